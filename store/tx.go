@@ -1,0 +1,258 @@
+package store
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// tx implements Tx on a bbolt transaction.
+type tx struct {
+	tx     *bolt.Tx
+	sealer *sealer
+	done   bool  // the View/Update function has returned
+	err    error // first failed write; makes Update roll back
+}
+
+var (
+	errTxDone   = errors.New("store: transaction used after its View or Update function returned")
+	errReadOnly = errors.New("store: write in a read-only transaction; use Update")
+)
+
+// SequenceKey formats n (from NextSequence) as a fixed-width key, so that byte
+// order is numeric order.
+func SequenceKey(n uint64) string { return fmt.Sprintf("%020d", n) }
+
+func (t *tx) Writable() bool { return t.tx.Writable() }
+
+// checkBucket validates a caller-supplied bucket name.
+func checkBucket(b Bucket) error {
+	switch {
+	case b == "":
+		return errors.New("store: empty bucket name")
+	case strings.HasPrefix(string(b), "_"):
+		return fmt.Errorf("store: bucket %q is reserved for the store (names starting with '_' cannot be used)", b)
+	case strings.IndexByte(string(b), 0) >= 0:
+		return fmt.Errorf("store: bucket name %q contains a 0x00 byte", b)
+	}
+	return nil
+}
+
+// readable returns the bucket to read from, or nil if there is nothing to read.
+func (t *tx) readable(b Bucket) (*bolt.Bucket, error) {
+	if t.done {
+		return nil, errTxDone
+	}
+	if err := checkBucket(b); err != nil {
+		return nil, err
+	}
+	return t.tx.Bucket([]byte(b)), nil
+}
+
+// writable returns the bucket to write to, creating it if needed. Internal
+// buckets are reached only with internal set.
+func (t *tx) writable(b Bucket, internal bool) (*bolt.Bucket, error) {
+	if t.done {
+		return nil, errTxDone
+	}
+	if !t.tx.Writable() {
+		return nil, errReadOnly
+	}
+	if !internal {
+		if err := checkBucket(b); err != nil {
+			return nil, t.fail(err)
+		}
+	}
+	bk, err := t.tx.CreateBucketIfNotExists([]byte(b))
+	if err != nil {
+		return nil, t.fail(fmt.Errorf("store: creating bucket %q: %w", b, err))
+	}
+	return bk, nil
+}
+
+// fail records the first failed write so that Update will not commit.
+func (t *tx) fail(err error) error {
+	if t.err == nil && t.tx.Writable() {
+		t.err = err
+	}
+	return err
+}
+
+func (t *tx) Get(b Bucket, key string) []byte {
+	bk, err := t.readable(b)
+	if err != nil || bk == nil {
+		return nil
+	}
+	return clone(bk.Get([]byte(key)))
+}
+
+func (t *tx) GetJSON(b Bucket, key string, v any) (bool, error) {
+	bk, err := t.readable(b)
+	if err != nil || bk == nil {
+		return false, err
+	}
+	raw := bk.Get([]byte(key))
+	if raw == nil {
+		return false, nil
+	}
+	// Unmarshal copies what it keeps, so the mmap'd slice does not escape.
+	if err := json.Unmarshal(raw, v); err != nil {
+		return true, fmt.Errorf("store: decoding %s/%s: %w", b, key, err)
+	}
+	return true, nil
+}
+
+func (t *tx) Put(b Bucket, key string, value []byte) error {
+	bk, err := t.writable(b, false)
+	if err != nil {
+		return err
+	}
+	// bbolt keeps the slices until commit; give it its own copies.
+	if err := bk.Put([]byte(key), clone(value)); err != nil {
+		return t.fail(fmt.Errorf("store: writing %s/%s: %w", b, key, err))
+	}
+	return nil
+}
+
+func (t *tx) PutJSON(b Bucket, key string, v any) error {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return t.fail(fmt.Errorf("store: encoding %s/%s: %w", b, key, err))
+	}
+	return t.Put(b, key, raw)
+}
+
+func (t *tx) Delete(b Bucket, key string) error {
+	if t.done {
+		return errTxDone
+	}
+	if !t.tx.Writable() {
+		return errReadOnly
+	}
+	bk, err := t.readable(b)
+	if err != nil {
+		return t.fail(err)
+	}
+	if bk == nil {
+		return nil
+	}
+	if err := bk.Delete([]byte(key)); err != nil {
+		return t.fail(fmt.Errorf("store: deleting %s/%s: %w", b, key, err))
+	}
+	return nil
+}
+
+func (t *tx) NextSequence(b Bucket) (uint64, error) {
+	bk, err := t.writable(b, false)
+	if err != nil {
+		return 0, err
+	}
+	n, err := bk.NextSequence()
+	if err != nil {
+		return 0, t.fail(fmt.Errorf("store: next sequence of %s: %w", b, err))
+	}
+	return n, nil
+}
+
+func (t *tx) ForEach(b Bucket, prefix string, fn func(key string, value []byte) error) error {
+	return t.walk(b, prefix, false, fn)
+}
+
+func (t *tx) ForEachReverse(b Bucket, prefix string, fn func(key string, value []byte) error) error {
+	return t.walk(b, prefix, true, fn)
+}
+
+func (t *tx) walk(b Bucket, prefix string, reverse bool, fn func(string, []byte) error) error {
+	bk, err := t.readable(b)
+	if err != nil || bk == nil {
+		return err
+	}
+	p := []byte(prefix)
+	c := bk.Cursor()
+	var k, v []byte
+	if reverse {
+		k, v = seekLastWithPrefix(c, p)
+	} else {
+		k, v = c.Seek(p)
+	}
+	for k != nil && bytes.HasPrefix(k, p) {
+		key := clone(k)
+		if v != nil { // v == nil marks a nested bucket, which is not a record
+			if err := fn(string(key), clone(v)); err != nil {
+				if errors.Is(err, ErrStop) {
+					return nil
+				}
+				return err
+			}
+		}
+		if t.done {
+			return errTxDone
+		}
+		if t.tx.Writable() {
+			// fn may have changed the bucket, which invalidates the cursor's
+			// position (bbolt skips keys after a Delete); find our place again.
+			k, v = c.Seek(key)
+			switch {
+			case reverse && k == nil:
+				k, v = c.Last()
+			case reverse:
+				k, v = c.Prev()
+			case k != nil && bytes.Equal(k, key):
+				k, v = c.Next()
+			}
+			continue
+		}
+		if reverse {
+			k, v = c.Prev()
+		} else {
+			k, v = c.Next()
+		}
+	}
+	return nil
+}
+
+// seekLastWithPrefix positions c on the greatest key that starts with p (or
+// on a smaller key, which the caller's prefix test then rejects).
+func seekLastWithPrefix(c *bolt.Cursor, p []byte) ([]byte, []byte) {
+	end := prefixEnd(p)
+	if end == nil {
+		return c.Last()
+	}
+	if k, _ := c.Seek(end); k == nil {
+		return c.Last()
+	}
+	return c.Prev()
+}
+
+// prefixEnd returns the smallest key greater than every key starting with p,
+// or nil if there is none (p is empty or all 0xff).
+func prefixEnd(p []byte) []byte {
+	end := clone(p)
+	for i := len(end) - 1; i >= 0; i-- {
+		if end[i] < 0xff {
+			end[i]++
+			return end[:i+1]
+		}
+	}
+	return nil
+}
+
+func (t *tx) Count(b Bucket, prefix string) (int, error) {
+	bk, err := t.readable(b)
+	if err != nil || bk == nil {
+		return 0, err
+	}
+	p := []byte(prefix)
+	n := 0
+	c := bk.Cursor()
+	for k, v := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, v = c.Next() {
+		if v != nil {
+			n++
+		}
+	}
+	return n, nil
+}
