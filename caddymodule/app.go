@@ -1,0 +1,277 @@
+// Package caddymodule adapts the gateway to Caddy: the `executor` app (owns
+// the state), the `executor` HTTP handler (routes /mcp, /api, the well-known
+// OAuth documents and the console), and the `cloudflare_access` and `jwt`
+// authentication providers. It is thin: it reads configuration, verifies
+// identity, then calls into mcpproxy.
+package caddymodule
+
+import (
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+	"sync"
+
+	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+	"go.uber.org/zap/exp/zapslog"
+
+	"github.com/mcpexecutor/executor/mcpproxy"
+	"github.com/mcpexecutor/executor/store"
+)
+
+func init() {
+	caddy.RegisterModule(App{})
+}
+
+// minSecretKeyLen is the shortest secret_key accepted.
+const minSecretKeyLen = 16
+
+// instances holds one open store and gateway per database path, shared by
+// every configuration that names that path. A reload provisions the new
+// configuration before the old one is cleaned up, and bbolt holds an
+// exclusive file lock, so opening the file again would block: the pool hands
+// the new configuration the same open database instead.
+var instances = caddy.NewUsagePool()
+
+// App is the `executor` app: it owns the gateway's state (one bbolt file) and
+// the gateway core that every `executor` handler serves.
+//
+// The store is opened in Start, not Provision, so that `caddy validate` and
+// `caddy adapt` never touch the database of a running server.
+type App struct {
+	// Storage is the path of the database file. Default:
+	// `<Caddy data dir>/executor/executor.db` (e.g. ~/.local/share/caddy/executor/executor.db).
+	Storage string `json:"storage,omitempty"`
+
+	// SecretKey seals stored credentials. Required when any `executor`
+	// handler uses access (production), at least 16 characters. Give it as a
+	// placeholder, e.g. `{env.EXECUTOR_SECRET_KEY}`, so the key never appears
+	// in the config that Caddy's admin API serves. When omitted in local
+	// mode, a random key is generated into `secret.key` (mode 0600) next to
+	// the database on first start.
+	SecretKey string `json:"secret_key,omitempty"`
+
+	// SecretKeyFile reads the secret key from a file (first line) instead.
+	SecretKeyFile string `json:"secret_key_file,omitempty"`
+
+	// Organization is the single tenant every signed-in principal belongs
+	// to. Default: id "default", name "Default", slug "default".
+	Organization *mcpproxy.Organization `json:"organization,omitempty"`
+
+	ctx      caddy.Context
+	logger   *zap.Logger
+	path     string
+	reg      *registry
+	inst     *instance
+	acquired bool
+}
+
+// CaddyModule returns the Caddy module information.
+func (App) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "executor",
+		New: func() caddy.Module { return new(App) },
+	}
+}
+
+// Provision resolves paths and validates settings; it opens nothing.
+func (a *App) Provision(ctx caddy.Context) error {
+	a.ctx = ctx
+	a.logger = ctx.Logger()
+	a.reg = new(registry)
+	path := strings.TrimSpace(caddy.NewReplacer().ReplaceKnown(a.Storage, ""))
+	if path == "" {
+		path = filepath.Join(caddy.AppDataDir(), "executor", "executor.db")
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return fmt.Errorf("storage path %q: %w", path, err)
+	}
+	a.path = abs
+	if a.SecretKey != "" && a.SecretKeyFile != "" {
+		return errors.New("set either secret_key or secret_key_file, not both")
+	}
+	if a.Organization != nil {
+		if err := a.Organization.Validate(); err != nil {
+			return fmt.Errorf("organization: %w", err)
+		}
+	}
+	return nil
+}
+
+// register is called by each handler's Provision so the app knows whether
+// any site runs in production (access) mode.
+func (a *App) register(h *Handler) error {
+	a.reg.mu.Lock()
+	defer a.reg.mu.Unlock()
+	if !h.LocalAdmin && a.SecretKey == "" && a.SecretKeyFile == "" {
+		return errors.New("secret_key is required when access is configured: add `secret_key {env.EXECUTOR_SECRET_KEY}` " +
+			"to the `executor` global option and set EXECUTOR_SECRET_KEY (at least 16 characters; `openssl rand -hex 32` makes one)")
+	}
+	a.reg.handlers = append(a.reg.handlers, h)
+	return nil
+}
+
+func (a *App) unregister(h *Handler) {
+	a.reg.mu.Lock()
+	defer a.reg.mu.Unlock()
+	for i, x := range a.reg.handlers {
+		if x == h {
+			a.reg.handlers = append(a.reg.handlers[:i], a.reg.handlers[i+1:]...)
+			return
+		}
+	}
+}
+
+// registry is the set of handlers using this app.
+type registry struct {
+	mu       sync.Mutex
+	handlers []*Handler
+}
+
+// Start opens (or reuses) the store and gateway for the configured path.
+func (a *App) Start() error {
+	key, err := a.secretKey()
+	if err != nil {
+		return err
+	}
+	cfg := mcpproxy.Config{
+		Logger:  slog.New(zapslog.NewHandler(a.logger.Core())),
+		Version: buildVersion(),
+	}
+	if a.Organization != nil {
+		cfg.Organization = *a.Organization
+	}
+	fingerprint := sha256.Sum256([]byte(key))
+	v, loaded, err := instances.LoadOrNew(a.path, func() (caddy.Destructor, error) {
+		return openInstance(a.path, key, cfg)
+	})
+	if err != nil {
+		return err
+	}
+	inst := v.(*instance)
+	a.inst, a.acquired = inst, true
+	if loaded {
+		if inst.keyFingerprint != fingerprint {
+			return fmt.Errorf("secret_key changed for %s while the server is running; restart the process to use a different key", a.path)
+		}
+		if err := inst.gateway.Reconfigure(cfg); err != nil {
+			return err
+		}
+	}
+	a.logger.Info("executor state ready", zap.String("storage", a.path), zap.Bool("reused", loaded))
+	return nil
+}
+
+// secretKey resolves the key: configured, from a file, or, when every
+// handler is local, generated once into the data directory.
+func (a *App) secretKey() (string, error) {
+	repl := caddy.NewReplacer()
+	switch {
+	case a.SecretKey != "":
+		key := strings.TrimSpace(repl.ReplaceKnown(a.SecretKey, ""))
+		if key == "" {
+			return "", fmt.Errorf("secret_key %q is empty after replacing placeholders: set the environment variable it names", a.SecretKey)
+		}
+		if len(key) < minSecretKeyLen {
+			return "", fmt.Errorf("secret_key must be at least %d characters (it has %d); generate one with `openssl rand -hex 32`", minSecretKeyLen, len(key))
+		}
+		return key, nil
+	case a.SecretKeyFile != "":
+		p := repl.ReplaceKnown(a.SecretKeyFile, "")
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return "", fmt.Errorf("reading secret_key_file: %w", err)
+		}
+		key := strings.TrimSpace(strings.SplitN(string(b), "\n", 2)[0])
+		if len(key) < minSecretKeyLen {
+			return "", fmt.Errorf("the key in secret_key_file %s must be at least %d characters", p, minSecretKeyLen)
+		}
+		return key, nil
+	}
+	a.reg.mu.Lock()
+	defer a.reg.mu.Unlock()
+	for _, h := range a.reg.handlers {
+		if !h.LocalAdmin {
+			return "", errors.New("secret_key is required when access is configured")
+		}
+	}
+	keyPath := filepath.Join(filepath.Dir(a.path), "secret.key")
+	key, created, err := store.GenerateKeyFile(keyPath)
+	if err != nil {
+		return "", fmt.Errorf("local secret key: %w", err)
+	}
+	if created {
+		a.logger.Info("generated a secret key for local mode", zap.String("file", keyPath))
+	}
+	return key, nil
+}
+
+// Stop is a no-op: the state outlives a reload and is released in Cleanup.
+func (a *App) Stop() error { return nil }
+
+// Cleanup releases this configuration's hold on the shared state. It is
+// safe after a failed Provision or Start.
+func (a *App) Cleanup() error {
+	if !a.acquired {
+		return nil
+	}
+	a.acquired = false
+	_, err := instances.Delete(a.path)
+	return err
+}
+
+// buildVersion is the version of this module in the binary's build info.
+func buildVersion() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}
+
+// gateway returns the running gateway, or nil before Start.
+func (a *App) gateway() *mcpproxy.Gateway {
+	if a.inst == nil {
+		return nil
+	}
+	return a.inst.gateway
+}
+
+// instance is the state shared across reloads for one database path.
+type instance struct {
+	db             *store.DB
+	gateway        *mcpproxy.Gateway
+	keyFingerprint [32]byte
+}
+
+func openInstance(path, key string, cfg mcpproxy.Config) (*instance, error) {
+	db, err := store.Open(path, store.Options{SecretKey: key})
+	if err != nil {
+		return nil, fmt.Errorf("opening %s: %w", path, err)
+	}
+	cfg.Store = db
+	gw, err := mcpproxy.New(cfg)
+	if err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	return &instance{db: db, gateway: gw, keyFingerprint: sha256.Sum256([]byte(key))}, nil
+}
+
+// Destruct closes the gateway and then the database.
+func (i *instance) Destruct() error {
+	return errors.Join(i.gateway.Close(), i.db.Close())
+}
+
+// Interface guards
+var (
+	_ caddy.App          = (*App)(nil)
+	_ caddy.Provisioner  = (*App)(nil)
+	_ caddy.CleanerUpper = (*App)(nil)
+	_ caddy.Destructor   = (*instance)(nil)
+)

@@ -1,0 +1,161 @@
+package caddymodule
+
+import (
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/mcpexecutor/executor/mcpproxy"
+)
+
+func init() {
+	httpcaddyfile.RegisterGlobalOption("executor", parseGlobalOption)
+	httpcaddyfile.RegisterHandlerDirective("executor", parseHandler)
+	// "before respond": respond sorts before reverse_proxy, so a fallback
+	// respond would otherwise answer first.
+	httpcaddyfile.RegisterDirectiveOrder("executor", httpcaddyfile.Before, "respond")
+}
+
+// parseGlobalOption sets up the executor app from the global options block.
+// Syntax:
+//
+//	executor {
+//	    storage         <path>
+//	    secret_key      <key>          # e.g. {env.EXECUTOR_SECRET_KEY}
+//	    secret_key_file <path>
+//	    organization    <id> <name> <slug>
+//	}
+func parseGlobalOption(d *caddyfile.Dispenser, _ any) (any, error) {
+	app := new(App)
+	d.Next() // option name
+	if d.NextArg() {
+		return nil, d.ArgErr()
+	}
+	for d.NextBlock(0) {
+		switch d.Val() {
+		case "storage":
+			if !d.AllArgs(&app.Storage) {
+				return nil, d.ArgErr()
+			}
+		case "secret_key":
+			if !d.AllArgs(&app.SecretKey) {
+				return nil, d.ArgErr()
+			}
+		case "secret_key_file":
+			if !d.AllArgs(&app.SecretKeyFile) {
+				return nil, d.ArgErr()
+			}
+		case "organization":
+			var org mcpproxy.Organization
+			if !d.AllArgs(&org.ID, &org.Name, &org.Slug) {
+				return nil, d.Errf("organization takes three arguments: <id> <name> <slug>")
+			}
+			app.Organization = &org
+		default:
+			return nil, d.Errf("unrecognized executor option %q", d.Val())
+		}
+	}
+	return httpcaddyfile.App{Name: "executor", Value: caddyconfig.JSON(app, nil)}, nil
+}
+
+// parseHandler sets up the executor handler from Caddyfile tokens. Syntax:
+//
+//	executor {
+//	    access cloudflare {
+//	        team_domain <team>.cloudflareaccess.com
+//	        aud         <tag> [<tag>...]
+//	        mcp_aud     <tag> [<tag>...]
+//	        certs_url   <url>
+//	        allow_service_tokens <common_name>... | *
+//	        leeway      30s
+//	    }
+//	    access jwt {
+//	        issuer   <url>
+//	        jwks_url <url>
+//	        aud      <aud>...
+//	    }
+//	    access local                  # loopback only, no sign-in
+//	    public_origin     <https://host>
+//	    allowed_origins   <origin>...
+//	    oauth_passthrough <https://origin>
+//	    console_root      <folder>
+//	}
+func parseHandler(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	handler := new(Handler)
+	h.Next() // directive name
+	if h.NextArg() {
+		return nil, h.ArgErr()
+	}
+	for h.NextBlock(0) {
+		switch h.Val() {
+		case "access":
+			if !h.NextArg() {
+				return nil, h.Errf("access needs a kind: cloudflare, jwt or local")
+			}
+			switch kind := h.Val(); kind {
+			case "local":
+				if h.NextArg() {
+					return nil, h.ArgErr()
+				}
+				handler.LocalAdmin = true
+			case "cloudflare":
+				var cf CloudflareAccess
+				if err := cf.UnmarshalCaddyfile(h.Dispenser); err != nil {
+					return nil, err
+				}
+				handler.AccessRaw = caddyconfig.JSONModuleObject(cf, "provider", "cloudflare_access", nil)
+			case "jwt":
+				var j JWT
+				if err := j.UnmarshalCaddyfile(h.Dispenser); err != nil {
+					return nil, err
+				}
+				handler.AccessRaw = caddyconfig.JSONModuleObject(j, "provider", "jwt", nil)
+			default:
+				return nil, h.Errf("unknown access kind %q: use cloudflare, jwt or local", kind)
+			}
+		case "public_origin":
+			if !h.AllArgs(&handler.PublicOrigin) {
+				return nil, h.ArgErr()
+			}
+		case "allowed_origins":
+			handler.AllowedOrigins = append(handler.AllowedOrigins, h.RemainingArgs()...)
+		case "oauth_passthrough":
+			if !h.AllArgs(&handler.OAuthPassthrough) {
+				return nil, h.ArgErr()
+			}
+		case "console_root":
+			if !h.AllArgs(&handler.ConsoleRoot) {
+				return nil, h.ArgErr()
+			}
+		default:
+			return nil, h.Errf("unrecognized executor option %q", h.Val())
+		}
+	}
+	return handler, nil
+}
+
+func timeDuration(d caddy.Duration) time.Duration { return time.Duration(d) }
+
+func replaceAll(repl *caddy.Replacer, in []string) []string {
+	out := make([]string, 0, len(in))
+	for _, s := range in {
+		out = append(out, repl.ReplaceKnown(s, ""))
+	}
+	return out
+}
+
+func parseDurationArg(d *caddyfile.Dispenser) (caddy.Duration, error) {
+	var s string
+	if !d.AllArgs(&s) {
+		return 0, d.ArgErr()
+	}
+	dur, err := caddy.ParseDuration(s)
+	if err != nil {
+		return 0, d.Errf("invalid duration %q: %v", s, err)
+	}
+	return caddy.Duration(dur), nil
+}

@@ -1,0 +1,105 @@
+package mcpproxy
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+)
+
+// maxAPIBodyBytes caps a JSON API request body.
+const maxAPIBodyBytes = 16 << 20
+
+// newAPI builds the /api router. Every route runs with a verified Principal
+// in its context; state-changing requests from another site are refused by
+// CrossOriginProtection (Sec-Fetch-Site / Origin).
+func (g *Gateway) newAPI() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /api/account/me", g.handleAccountMe)
+	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "Not found: %s %s is not an API route", r.Method, r.URL.Path)
+	})
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusForbidden, "Forbidden: cross-origin requests to the API are refused")
+	}))
+	return cop.Handler(requireJSON(mux))
+}
+
+// requireJSON refuses bodies that are not JSON on state-changing requests,
+// which also stops form-based cross-site requests.
+func requireJSON(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.Method {
+		case http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete:
+			if r.ContentLength != 0 && !strings.HasPrefix(strings.ToLower(r.Header.Get("Content-Type")), "application/json") {
+				writeError(w, http.StatusUnsupportedMediaType, "Content-Type must be application/json")
+				return
+			}
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (g *Gateway) handleAccountMe(w http.ResponseWriter, r *http.Request) {
+	p, _ := PrincipalFrom(r.Context())
+	org := g.config().Organization
+	writeJSON(w, http.StatusOK, map[string]any{
+		"user": map[string]any{
+			"id":     p.ID,
+			"email":  p.Email,
+			"name":   p.Name,
+			"kind":   p.Kind,
+			"groups": nonNil(p.Groups),
+		},
+		"organization": org,
+	})
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+// writeJSON writes v as the JSON response body.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(true)
+	_ = enc.Encode(v)
+}
+
+// writeError writes {"error": "<sentence>"}.
+func writeError(w http.ResponseWriter, status int, format string, args ...any) {
+	writeJSON(w, status, map[string]string{"error": fmt.Sprintf(format, args...)})
+}
+
+// decodeJSON reads a JSON request body into v, refusing unknown fields, and
+// writes a 400 naming the problem when it cannot.
+func decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxAPIBodyBytes))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var tooBig *http.MaxBytesError
+		switch {
+		case errors.As(err, &tooBig):
+			writeError(w, http.StatusRequestEntityTooLarge, "the request body is larger than %d bytes", maxAPIBodyBytes)
+		case errors.Is(err, io.EOF):
+			writeError(w, http.StatusBadRequest, "the request body is empty; send a JSON object")
+		default:
+			writeError(w, http.StatusBadRequest, "invalid JSON body: %s", strings.TrimPrefix(err.Error(), "json: "))
+		}
+		return false
+	}
+	if dec.More() {
+		writeError(w, http.StatusBadRequest, "invalid JSON body: unexpected data after the object")
+		return false
+	}
+	return true
+}

@@ -1,0 +1,112 @@
+// Package mcpproxy is the product core of the gateway: the MCP endpoint
+// (execute, resume, skills), the tool catalog with search and describe, the
+// single Invoke path every tool call goes through, and the JSON API the
+// console uses. It knows nothing about Caddy: the caddymodule package verifies
+// identity, puts a Principal in the request context and calls ServeMCP or
+// ServeAPI.
+package mcpproxy
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"sync"
+
+	"github.com/mcpexecutor/executor/store"
+)
+
+// Config is what a Gateway needs from its host. The zero value of every
+// optional field is a sensible default.
+type Config struct {
+	// Store holds all persistent state. Required.
+	Store store.Store
+	// Organization is the single tenant; DefaultOrganization when empty.
+	Organization Organization
+	// Logger receives operational logs; slog.Default when nil.
+	Logger *slog.Logger
+	// Version is reported in serverInfo and the console.
+	Version string
+}
+
+// Gateway serves the MCP endpoint and the API for one store. It is safe for
+// concurrent use and lives across configuration reloads: Reconfigure swaps
+// the settings that may change without dropping sessions.
+type Gateway struct {
+	store  store.Store
+	logger *slog.Logger
+
+	mu  sync.RWMutex
+	cfg Config
+
+	sessions *sessionRegistry
+	mcp      *mcpEndpoint
+	api      http.Handler
+}
+
+// New returns a Gateway over cfg.Store.
+func New(cfg Config) (*Gateway, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("mcpproxy: a store is required")
+	}
+	cfg = withDefaults(cfg)
+	if err := cfg.Organization.Validate(); err != nil {
+		return nil, err
+	}
+	g := &Gateway{store: cfg.Store, logger: cfg.Logger, cfg: cfg}
+	g.sessions = newSessionRegistry(cfg.Store, cfg.Logger)
+	g.mcp = newMCPEndpoint(g)
+	g.api = g.newAPI()
+	return g, nil
+}
+
+func withDefaults(cfg Config) Config {
+	if cfg.Organization == (Organization{}) {
+		cfg.Organization = DefaultOrganization
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Version == "" {
+		cfg.Version = "dev"
+	}
+	return cfg
+}
+
+// Reconfigure applies settings from a reloaded configuration. The store is
+// fixed for the life of the Gateway and is ignored here.
+func (g *Gateway) Reconfigure(cfg Config) error {
+	cfg.Store = g.store
+	cfg = withDefaults(cfg)
+	if err := cfg.Organization.Validate(); err != nil {
+		return err
+	}
+	g.mu.Lock()
+	g.cfg = cfg
+	g.mu.Unlock()
+	return nil
+}
+
+func (g *Gateway) config() Config {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	return g.cfg
+}
+
+// Close ends every MCP session's streams. It does not close the store, which
+// belongs to the caller.
+func (g *Gateway) Close() error {
+	g.mcp.close()
+	return nil
+}
+
+// ServeMCP serves the streamable-HTTP MCP endpoint. The request context must
+// carry a Principal (WithPrincipal).
+func (g *Gateway) ServeMCP(w http.ResponseWriter, r *http.Request) {
+	g.mcp.ServeHTTP(w, r)
+}
+
+// ServeAPI serves the JSON API under /api. The request context must carry a
+// Principal (WithPrincipal).
+func (g *Gateway) ServeAPI(w http.ResponseWriter, r *http.Request) {
+	g.api.ServeHTTP(w, r)
+}

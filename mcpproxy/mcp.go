@@ -1,0 +1,325 @@
+package mcpproxy
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
+)
+
+// MaxMCPBodyBytes caps one POST to /mcp. Code for execute is small; a larger
+// body is refused with 413 before it is parsed.
+const MaxMCPBodyBytes = 4 << 20
+
+// supportedProtocols are the MCP versions /mcp speaks. A request naming any
+// other version in MCP-Protocol-Version is refused with 400.
+var supportedProtocols = []string{
+	mcp.ProtocolVersion20260728,
+	mcp.ProtocolVersion20251125,
+	mcp.ProtocolVersion20250618,
+	mcp.ProtocolVersion20250326,
+	mcp.ProtocolVersion20241105,
+}
+
+// mcpEndpoint is mcp-go's streamable HTTP server behind our own transport
+// checks: Origin, protocol version, body size, strict JSON, no batches, and
+// sessions bound to the principal that created them.
+type mcpEndpoint struct {
+	g      *Gateway
+	server *server.MCPServer
+	http   *server.StreamableHTTPServer
+}
+
+func newMCPEndpoint(g *Gateway) *mcpEndpoint {
+	e := &mcpEndpoint{g: g}
+	e.server = server.NewMCPServer("executor", "1.0.0",
+		server.WithToolCapabilities(true),
+		server.WithRecovery(),
+		server.WithElicitation(),
+		server.WithToolFilter(e.filterTools),
+	)
+	e.http = server.NewStreamableHTTPServer(e.server,
+		server.WithSessionIdManagerResolver(sessionResolver{reg: g.sessions}),
+		// Our own Origin and Host checks replace mcp-go's loopback guard, which
+		// would refuse every proxied request that carries the public Host.
+		server.WithDisableLocalhostProtection(true),
+		server.WithStreamableHTTPLogger(g.logger.With("component", "mcp")),
+		server.WithHeartbeatInterval(25*time.Second),
+	)
+	return e
+}
+
+func (e *mcpEndpoint) close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_ = e.http.Shutdown(ctx)
+}
+
+// filterTools shapes the tool list per request; the code-mode tools are
+// registered by registerTools.
+func (e *mcpEndpoint) filterTools(ctx context.Context, tools []mcp.Tool) []mcp.Tool {
+	return tools
+}
+
+func (e *mcpEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	p, ok := PrincipalFrom(r.Context())
+	if !ok {
+		writeRPCError(w, http.StatusUnauthorized, -32001, "Unauthorized")
+		return
+	}
+	if !originAllowed(r) {
+		writeRPCError(w, http.StatusForbidden, -32000, "Forbidden: Origin not allowed")
+		return
+	}
+	if r.Method == http.MethodOptions {
+		e.preflight(w, r)
+		return
+	}
+	if o := r.Header.Get("Origin"); o != "" {
+		w.Header().Set("Access-Control-Allow-Origin", o)
+		w.Header().Set("Access-Control-Expose-Headers", "Mcp-Session-Id, WWW-Authenticate")
+		w.Header().Add("Vary", "Origin")
+	}
+	if v := r.Header.Values(mcp.HeaderProtocolVersion); len(v) > 1 || (len(v) == 1 && !slices.Contains(supportedProtocols, v[0])) {
+		writeRPCError(w, http.StatusBadRequest, mcp.INVALID_REQUEST, "Bad Request: Unsupported protocol version: "+strings.Join(v, ", ")+
+			"; supported versions are "+strings.Join(supportedProtocols, ", "))
+		return
+	}
+	sid := r.Header.Get(server.HeaderKeySessionID)
+	if sid != "" && !validSessionIDSyntax(sid) {
+		writeRPCError(w, http.StatusBadRequest, mcp.INVALID_REQUEST, "Bad Request: malformed Mcp-Session-Id")
+		return
+	}
+	modern := r.Header.Get(mcp.HeaderProtocolVersion) == mcp.ProtocolVersion20260728
+
+	switch r.Method {
+	case http.MethodPost:
+		body, ok := readMCPBody(w, r)
+		if !ok {
+			return
+		}
+		method, isModern, err := inspectMessage(body)
+		if err != nil {
+			writeRPCError(w, http.StatusBadRequest, err.code, err.msg)
+			return
+		}
+		modern = modern || isModern
+		if method != string(mcp.MethodInitialize) && !modern && !e.checkSession(w, sid, p, true) {
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.ContentLength = int64(len(body))
+	case http.MethodGet:
+		if !modern && !e.checkSession(w, sid, p, true) {
+			return
+		}
+	case http.MethodDelete:
+		if sid == "" && !modern {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		if !modern && !e.checkSession(w, sid, p, true) {
+			return
+		}
+	default:
+		w.Header().Set("Allow", "GET, POST, DELETE, OPTIONS")
+		writeRPCError(w, http.StatusMethodNotAllowed, -32000, "Method not allowed.")
+		return
+	}
+	e.http.ServeHTTP(w, r)
+}
+
+// checkSession enforces that a legacy request names a live session owned by
+// the caller: absent → 400, unknown → 404 -32001, another principal's → 403 -32003.
+func (e *mcpEndpoint) checkSession(w http.ResponseWriter, sid string, p Principal, required bool) bool {
+	if sid == "" {
+		if !required {
+			return true
+		}
+		writeRPCError(w, http.StatusBadRequest, -32000, "Bad Request: Mcp-Session-Id header is required")
+		return false
+	}
+	s, ok := e.g.sessions.lookup(sid)
+	if !ok {
+		writeRPCError(w, http.StatusNotFound, -32001, "Session not found")
+		return false
+	}
+	if s.Owner != p.ID {
+		e.g.logger.Warn("MCP session used by another principal", "principal", p.ID)
+		writeRPCError(w, http.StatusForbidden, -32003, "MCP session does not belong to the current bearer")
+		return false
+	}
+	return true
+}
+
+func (e *mcpEndpoint) preflight(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	if o := r.Header.Get("Origin"); o != "" {
+		h.Set("Access-Control-Allow-Origin", o)
+		h.Add("Vary", "Origin")
+	}
+	h.Set("Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS")
+	h.Set("Access-Control-Allow-Headers", "Content-Type, Authorization, Mcp-Session-Id, Accept, Mcp-Protocol-Version, Mcp-Method, Mcp-Name, Last-Event-ID")
+	h.Set("Access-Control-Expose-Headers", "Mcp-Session-Id, WWW-Authenticate")
+	h.Set("Access-Control-Max-Age", "600")
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// validSessionIDSyntax accepts visible ASCII up to 256 bytes (MCP spec).
+func validSessionIDSyntax(s string) bool {
+	if len(s) > 256 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x21 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+func readMCPBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(strings.ToLower(strings.TrimSpace(ct)), "application/json") {
+		writeRPCError(w, http.StatusUnsupportedMediaType, mcp.INVALID_REQUEST, "Unsupported Media Type: Content-Type must be application/json")
+		return nil, false
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxMCPBodyBytes))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writeRPCError(w, http.StatusRequestEntityTooLarge, mcp.INVALID_REQUEST, "Request Entity Too Large: the limit is 4 MiB")
+		} else {
+			writeRPCError(w, http.StatusBadRequest, mcp.PARSE_ERROR, "Parse error: could not read the request body")
+		}
+		return nil, false
+	}
+	return body, true
+}
+
+type rpcProblem struct {
+	code int
+	msg  string
+}
+
+// inspectMessage checks that body is exactly one JSON-RPC message with no
+// duplicate or case-variant keys (Go's decoder would silently take the last
+// one), and returns its method and whether it declares protocol 2026-07-28.
+func inspectMessage(body []byte) (method string, modern bool, problem *rpcProblem) {
+	trimmed := bytes.TrimLeft(body, " \t\r\n")
+	if len(trimmed) > 0 && trimmed[0] == '[' {
+		return "", false, &rpcProblem{mcp.INVALID_REQUEST, "Invalid Request: JSON-RPC batches are not supported"}
+	}
+	if !json.Valid(body) {
+		return "", false, &rpcProblem{mcp.PARSE_ERROR, "Parse error: the body is not valid JSON"}
+	}
+	if err := checkDuplicateKeys(body); err != nil {
+		return "", false, &rpcProblem{mcp.INVALID_REQUEST, "Invalid Request: " + err.Error()}
+	}
+	var msg struct {
+		JSONRPC string          `json:"jsonrpc"`
+		Method  json.RawMessage `json:"method"`
+		Params  *struct {
+			Meta struct {
+				ProtocolVersion string `json:"io.modelcontextprotocol/protocolVersion"`
+			} `json:"_meta"`
+		} `json:"params"`
+	}
+	if err := json.Unmarshal(body, &msg); err != nil {
+		return "", false, &rpcProblem{mcp.INVALID_REQUEST, "Invalid Request: the message must be a JSON object"}
+	}
+	if msg.JSONRPC != "2.0" {
+		return "", false, &rpcProblem{mcp.INVALID_REQUEST, `Invalid Request: "jsonrpc" must be "2.0"`}
+	}
+	if len(msg.Method) > 0 {
+		if err := json.Unmarshal(msg.Method, &method); err != nil {
+			return "", false, &rpcProblem{mcp.INVALID_REQUEST, `Invalid Request: "method" must be a string`}
+		}
+	}
+	if msg.Params != nil {
+		modern = msg.Params.Meta.ProtocolVersion == mcp.ProtocolVersion20260728
+	}
+	return method, modern, nil
+}
+
+// checkDuplicateKeys walks body and fails on an object with two keys that are
+// equal ignoring case.
+func checkDuplicateKeys(body []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	type frame struct {
+		object bool
+		keys   map[string]bool
+		expect bool // next string token is a key
+	}
+	var stack []*frame
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		var top *frame
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		switch t := tok.(type) {
+		case json.Delim:
+			switch t {
+			case '{':
+				if top != nil && top.object {
+					top.expect = true
+				}
+				stack = append(stack, &frame{object: true, keys: map[string]bool{}, expect: true})
+				continue
+			case '[':
+				if top != nil && top.object {
+					top.expect = true
+				}
+				stack = append(stack, &frame{})
+				continue
+			case '}', ']':
+				stack = stack[:len(stack)-1]
+				if len(stack) > 0 && stack[len(stack)-1].object {
+					stack[len(stack)-1].expect = true
+				}
+				continue
+			}
+		case string:
+			if top != nil && top.object && top.expect {
+				k := strings.ToLower(t)
+				if top.keys[k] {
+					return errors.New("duplicate key " + strconv.Quote(t))
+				}
+				top.keys[k] = true
+				top.expect = false
+				continue
+			}
+		}
+		if top != nil && top.object {
+			top.expect = true
+		}
+	}
+}
+
+// writeRPCError writes a JSON-RPC error with id null, the shape MCP clients
+// expect for transport-level failures.
+func writeRPCError(w http.ResponseWriter, status, code int, message string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]any{
+		"jsonrpc": "2.0",
+		"error":   map[string]any{"code": code, "message": message},
+		"id":      nil,
+	})
+}
