@@ -337,7 +337,7 @@ func TestVerifyGenericAlgorithms(t *testing.T) {
 	k := fixtureKeys()
 	body := jwksDoc(t,
 		jwkJSON(t, &k.rsa.PublicKey, "rsa-any", map[string]any{"use": "sig"}), // no alg: any RSA alg
-		cloudflareJWK(t, k.rotated, "rsa-rs256"),                               // pinned to RS256
+		cloudflareJWK(t, k.rotated, "rsa-rs256"),                              // pinned to RS256
 		jwkJSON(t, &k.ec256.PublicKey, "ec-p256", nil),
 		jwkJSON(t, &k.ec384.PublicKey, "ec-p384", map[string]any{"alg": "ES384"}),
 		jwkJSON(t, k.ed.Public(), "ed", map[string]any{"alg": "EdDSA"}),
