@@ -174,10 +174,12 @@ func (t *tx) walk(b Bucket, prefix string, reverse bool, fn func(string, []byte)
 	p := []byte(prefix)
 	c := bk.Cursor()
 	var k, v []byte
-	if reverse {
-		k, v = seekLastWithPrefix(c, p)
-	} else {
+	if end := prefixEnd(p); !reverse {
 		k, v = c.Seek(p)
+	} else if end == nil {
+		k, v = c.Last()
+	} else {
+		k, v = prevBefore(bk, c, end)
 	}
 	for k != nil && bytes.HasPrefix(k, p) {
 		key := clone(k)
@@ -189,43 +191,45 @@ func (t *tx) walk(b Bucket, prefix string, reverse bool, fn func(string, []byte)
 				return err
 			}
 		}
-		if t.done {
+		switch {
+		case t.done:
 			return errTxDone
-		}
-		if t.tx.Writable() {
+		case t.tx.Writable() && reverse:
 			// fn may have changed the bucket, which invalidates the cursor's
-			// position (bbolt skips keys after a Delete); find our place again.
-			k, v = c.Seek(key)
-			switch {
-			case reverse && k == nil:
-				k, v = c.Last()
-			case reverse:
-				k, v = c.Prev()
-			case k != nil && bytes.Equal(k, key):
+			// position; find our place again.
+			k, v = prevBefore(bk, c, key)
+		case t.tx.Writable():
+			if k, v = c.Seek(key); k != nil && bytes.Equal(k, key) {
 				k, v = c.Next()
 			}
-			continue
-		}
-		if reverse {
+		case reverse:
 			k, v = c.Prev()
-		} else {
+		default:
 			k, v = c.Next()
 		}
 	}
 	return nil
 }
 
-// seekLastWithPrefix positions c on the greatest key that starts with p (or
-// on a smaller key, which the caller's prefix test then rejects).
-func seekLastWithPrefix(c *bolt.Cursor, p []byte) ([]byte, []byte) {
-	end := prefixEnd(p)
-	if end == nil {
+// prevBefore positions c on the greatest key less than key and returns it, or
+// nil if there is none. bbolt's Cursor.Prev also returns nil when it steps
+// onto a leaf emptied by deletes earlier in the same write transaction (Next,
+// First and Last skip such leaves, Prev does not), so a nil is believed only
+// when no key before key exists.
+func prevBefore(b *bolt.Bucket, c *bolt.Cursor, key []byte) ([]byte, []byte) {
+	k, v := c.Seek(key)
+	if k == nil {
 		return c.Last()
 	}
-	if k, _ := c.Seek(end); k == nil {
-		return c.Last()
+	for {
+		if k, v = c.Prev(); k != nil {
+			return k, v
+		}
+		// Each nil moved c back past one empty leaf, or to the first key.
+		if first, _ := b.Cursor().First(); first == nil || bytes.Compare(first, key) >= 0 {
+			return nil, nil
+		}
 	}
-	return c.Prev()
 }
 
 // prefixEnd returns the smallest key greater than every key starting with p,
