@@ -272,7 +272,7 @@ func (h *Handler) unauthorized(w http.ResponseWriter, r *http.Request, p string,
 		if status == http.StatusForbidden {
 			code = -32003
 		}
-		writeJSONBody(w, status, map[string]any{"jsonrpc": "2.0", "error": map[string]any{"code": code, "message": text}, "id": nil})
+		mcpproxy.WriteRPCError(w, status, code, text)
 	case p == "/api" || strings.HasPrefix(p, "/api/"):
 		writeJSONBody(w, status, map[string]string{"error": text})
 	default:
@@ -282,7 +282,7 @@ func (h *Handler) unauthorized(w http.ResponseWriter, r *http.Request, p string,
 
 func writeUnavailable(w http.ResponseWriter, p string) {
 	if p == "/mcp" {
-		writeJSONBody(w, http.StatusServiceUnavailable, map[string]any{"jsonrpc": "2.0", "error": map[string]any{"code": -32000, "message": "the gateway is starting"}, "id": nil})
+		mcpproxy.WriteRPCError(w, http.StatusServiceUnavailable, -32000, "the gateway is starting; try again in a moment")
 		return
 	}
 	writeJSONBody(w, http.StatusServiceUnavailable, map[string]string{"error": "the gateway is starting; try again in a moment"})

@@ -73,11 +73,11 @@ func (e *mcpEndpoint) filterTools(ctx context.Context, tools []mcp.Tool) []mcp.T
 func (e *mcpEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p, ok := PrincipalFrom(r.Context())
 	if !ok {
-		writeRPCError(w, http.StatusUnauthorized, -32001, "Unauthorized")
+		WriteRPCError(w, http.StatusUnauthorized, -32001, "Unauthorized")
 		return
 	}
 	if !originAllowed(r) {
-		writeRPCError(w, http.StatusForbidden, -32000, "Forbidden: Origin not allowed")
+		WriteRPCError(w, http.StatusForbidden, -32000, "Forbidden: Origin not allowed")
 		return
 	}
 	if r.Method == http.MethodOptions {
@@ -90,13 +90,13 @@ func (e *mcpEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Add("Vary", "Origin")
 	}
 	if v := r.Header.Values(mcp.HeaderProtocolVersion); len(v) > 1 || (len(v) == 1 && !slices.Contains(supportedProtocols, v[0])) {
-		writeRPCError(w, http.StatusBadRequest, mcp.INVALID_REQUEST, "Bad Request: Unsupported protocol version: "+strings.Join(v, ", ")+
+		WriteRPCError(w, http.StatusBadRequest, mcp.INVALID_REQUEST, "Bad Request: Unsupported protocol version: "+strings.Join(v, ", ")+
 			"; supported versions are "+strings.Join(supportedProtocols, ", "))
 		return
 	}
 	sid := r.Header.Get(server.HeaderKeySessionID)
 	if sid != "" && !validSessionIDSyntax(sid) {
-		writeRPCError(w, http.StatusBadRequest, mcp.INVALID_REQUEST, "Bad Request: malformed Mcp-Session-Id")
+		WriteRPCError(w, http.StatusBadRequest, mcp.INVALID_REQUEST, "Bad Request: malformed Mcp-Session-Id")
 		return
 	}
 	modern := r.Header.Get(mcp.HeaderProtocolVersion) == mcp.ProtocolVersion20260728
@@ -109,7 +109,7 @@ func (e *mcpEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		method, isModern, err := inspectMessage(body)
 		if err != nil {
-			writeRPCError(w, http.StatusBadRequest, err.code, err.msg)
+			WriteRPCError(w, http.StatusBadRequest, err.code, err.msg)
 			return
 		}
 		modern = modern || isModern
@@ -132,7 +132,7 @@ func (e *mcpEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	default:
 		w.Header().Set("Allow", "GET, POST, DELETE, OPTIONS")
-		writeRPCError(w, http.StatusMethodNotAllowed, -32000, "Method not allowed.")
+		WriteRPCError(w, http.StatusMethodNotAllowed, -32000, "Method not allowed.")
 		return
 	}
 	e.http.ServeHTTP(w, r)
@@ -145,17 +145,17 @@ func (e *mcpEndpoint) checkSession(w http.ResponseWriter, sid string, p Principa
 		if !required {
 			return true
 		}
-		writeRPCError(w, http.StatusBadRequest, -32000, "Bad Request: Mcp-Session-Id header is required")
+		WriteRPCError(w, http.StatusBadRequest, -32000, "Bad Request: Mcp-Session-Id header is required")
 		return false
 	}
 	s, ok := e.g.sessions.lookup(sid)
 	if !ok {
-		writeRPCError(w, http.StatusNotFound, -32001, "Session not found")
+		WriteRPCError(w, http.StatusNotFound, -32001, "Session not found")
 		return false
 	}
 	if s.Owner != p.ID {
 		e.g.logger.Warn("MCP session used by another principal", "principal", p.ID)
-		writeRPCError(w, http.StatusForbidden, -32003, "MCP session does not belong to the current bearer")
+		WriteRPCError(w, http.StatusForbidden, -32003, "MCP session does not belong to the current bearer")
 		return false
 	}
 	return true
@@ -189,16 +189,16 @@ func validSessionIDSyntax(s string) bool {
 
 func readMCPBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(strings.ToLower(strings.TrimSpace(ct)), "application/json") {
-		writeRPCError(w, http.StatusUnsupportedMediaType, mcp.INVALID_REQUEST, "Unsupported Media Type: Content-Type must be application/json")
+		WriteRPCError(w, http.StatusUnsupportedMediaType, mcp.INVALID_REQUEST, "Unsupported Media Type: Content-Type must be application/json")
 		return nil, false
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxMCPBodyBytes))
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			writeRPCError(w, http.StatusRequestEntityTooLarge, mcp.INVALID_REQUEST, "Request Entity Too Large: the limit is 4 MiB")
+			WriteRPCError(w, http.StatusRequestEntityTooLarge, mcp.INVALID_REQUEST, "Request Entity Too Large: the limit is 4 MiB")
 		} else {
-			writeRPCError(w, http.StatusBadRequest, mcp.PARSE_ERROR, "Parse error: could not read the request body")
+			WriteRPCError(w, http.StatusBadRequest, mcp.PARSE_ERROR, "Parse error: could not read the request body")
 		}
 		return nil, false
 	}
@@ -312,14 +312,19 @@ func checkDuplicateKeys(body []byte) error {
 	}
 }
 
-// writeRPCError writes a JSON-RPC error with id null, the shape MCP clients
-// expect for transport-level failures.
-func writeRPCError(w http.ResponseWriter, status, code int, message string) {
+// WriteRPCError writes {"jsonrpc":"2.0","error":{"code":…,"message":…},"id":null},
+// the shape MCP clients expect for transport-level failures.
+func WriteRPCError(w http.ResponseWriter, status, code int, message string) {
+	type rpcError struct {
+		Code    int    `json:"code"`
+		Message string `json:"message"`
+	}
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]any{
-		"jsonrpc": "2.0",
-		"error":   map[string]any{"code": code, "message": message},
-		"id":      nil,
-	})
+	_ = json.NewEncoder(w).Encode(struct {
+		JSONRPC string   `json:"jsonrpc"`
+		Error   rpcError `json:"error"`
+		ID      any      `json:"id"`
+	}{"2.0", rpcError{code, message}, nil})
 }

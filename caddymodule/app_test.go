@@ -1,0 +1,187 @@
+package caddymodule
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+)
+
+func localSite(storage, key, bind string, port int) string {
+	keyLine := ""
+	if key != "" {
+		keyLine = "secret_key " + key
+	}
+	return fmt.Sprintf(`{
+	admin off
+	persist_config off
+	executor {
+		storage %s
+		%s
+	}
+}
+http://%s:%d {
+	bind %s
+	executor {
+		access local
+	}
+}`, storage, keyLine, bind, port, bind)
+}
+
+func TestLocalModeRefusesNonLoopbackListeners(t *testing.T) {
+	storage := filepath.Join(t.TempDir(), "executor.db")
+	for _, bind := range []string{"0.0.0.0", "192.0.2.10"} {
+		err := loadCaddyfile(t, localSite(storage, "", bind, freePort(t)))
+		if err == nil {
+			_ = caddy.Stop()
+			t.Fatalf("local mode on %s started", bind)
+		}
+		if !strings.Contains(err.Error(), "loopback") {
+			t.Fatalf("the error does not say why: %v", err)
+		}
+	}
+	// Without bind the Caddyfile listens on every interface.
+	err := loadCaddyfile(t, strings.Replace(localSite(storage, "", "127.0.0.1", freePort(t)), "\tbind 127.0.0.1\n", "", 1))
+	if err == nil || !strings.Contains(err.Error(), "loopback") {
+		_ = caddy.Stop()
+		t.Fatalf("local mode on all interfaces: %v", err)
+	}
+}
+
+func TestLocalModeRefusesForeignHostHeaders(t *testing.T) {
+	port := freePort(t)
+	// A site for any host name, so that only the handler's own check stands
+	// between a foreign Host and the local administrator.
+	cfg := strings.Replace(localSite(filepath.Join(t.TempDir(), "db"), "", "127.0.0.1", port), fmt.Sprintf("http://127.0.0.1:%d {", port), fmt.Sprintf("http://:%d {", port), 1)
+	mustRun(t, cfg)
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	for _, host := range []string{"", "localhost:1234", "[::1]"} {
+		h := map[string]string{}
+		if host != "" {
+			h["Host"] = host
+		}
+		if res := do(t, "GET", base+"/api/account/me", h, ""); res.status != 200 || !strings.Contains(res.body, `"id":"local"`) {
+			t.Fatalf("local administrator with Host %q: %d %s", host, res.status, res.body)
+		}
+	}
+	// A DNS-rebinding page, or a tunnel forwarding a public name to the loopback port.
+	for _, host := range []string{"evil.example", "127.0.0.1.evil.example"} {
+		res := do(t, "GET", base+"/api/account/me", map[string]string{"Host": host}, "")
+		if res.status != 403 || strings.Contains(res.body, `"id":"local"`) {
+			t.Fatalf("Host %s reached the API as the local administrator: %d %s", host, res.status, res.body)
+		}
+	}
+}
+
+func TestProductionRequiresASecretKey(t *testing.T) {
+	f := newFakeAccess(t)
+	cfg := fmt.Sprintf(`{
+	admin off
+	persist_config off
+	executor {
+		storage %s
+	}
+}
+http://127.0.0.1:%d {
+	bind 127.0.0.1
+	executor {
+		access cloudflare {
+			team_domain %s
+			aud %s
+			certs_url %s
+		}
+	}
+}`, filepath.Join(t.TempDir(), "db"), freePort(t), f.team, consoleAUD, f.certsURL())
+	err := loadCaddyfile(t, cfg)
+	if err == nil {
+		_ = caddy.Stop()
+		t.Fatal("production started without secret_key")
+	}
+	if !strings.Contains(err.Error(), "secret_key is required") || !strings.Contains(err.Error(), "EXECUTOR_SECRET_KEY") {
+		t.Fatalf("the error does not say how to fix it: %v", err)
+	}
+	short := strings.Replace(cfg, "storage ", "secret_key short\n\t\tstorage ", 1)
+	if err := loadCaddyfile(t, short); err == nil || !strings.Contains(err.Error(), "at least 16 characters") {
+		_ = caddy.Stop()
+		t.Fatalf("a short key: %v", err)
+	}
+}
+
+func TestEmptyAccessSettingsAreProvisionErrors(t *testing.T) {
+	for name, block := range map[string]string{
+		"no team domain": "access cloudflare {\n aud x\n }",
+		"no audience":    "access cloudflare {\n team_domain " + testTeam + "\n }",
+		"no access":      "",
+	} {
+		t.Run(name, func(t *testing.T) {
+			err := loadCaddyfile(t, fmt.Sprintf(`{
+	admin off
+	persist_config off
+	executor {
+		storage %s
+		secret_key %s
+	}
+}
+http://127.0.0.1:%d {
+	bind 127.0.0.1
+	executor {
+		%s
+	}
+}`, filepath.Join(t.TempDir(), "db"), testKey, freePort(t), block))
+			if err == nil {
+				_ = caddy.Stop()
+				t.Fatal("started")
+			}
+		})
+	}
+}
+
+func TestReloadWithTheSameStorageKeepsStateAndNeverHangs(t *testing.T) {
+	storage := filepath.Join(t.TempDir(), "executor.db")
+	port := freePort(t)
+	cfg := localSite(storage, testKey, "127.0.0.1", port)
+	mustRun(t, cfg)
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	init := `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"0"}}}`
+	h := map[string]string{"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
+	res := do(t, "POST", base+"/mcp", h, init)
+	sid := res.header.Get("Mcp-Session-Id")
+	if res.status != 200 || sid == "" {
+		t.Fatalf("initialize: %d %s", res.status, res.body)
+	}
+	for i := 0; i < 2; i++ {
+		done := make(chan error, 1)
+		go func() { done <- loadCaddyfile(t, strings.Replace(cfg, "persist_config off", fmt.Sprintf("persist_config off\n\t# reload %d", i), 1)) }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("reload %d: %v", i, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("reload %d hung", i)
+		}
+	}
+	h["Mcp-Session-Id"] = sid
+	h["Mcp-Protocol-Version"] = "2025-06-18"
+	res = do(t, "POST", base+"/mcp", h, `{"jsonrpc":"2.0","id":2,"method":"tools/list"}`)
+	if res.status != 200 {
+		t.Fatalf("the session did not survive two reloads: %d %s", res.status, res.body)
+	}
+}
+
+func TestAWrongSecretKeyIsReportedAtStart(t *testing.T) {
+	storage := filepath.Join(t.TempDir(), "executor.db")
+	mustRun(t, localSite(storage, testKey, "127.0.0.1", freePort(t)))
+	_ = caddy.Stop()
+	err := loadCaddyfile(t, localSite(storage, "another-secret-key-0123456789", "127.0.0.1", freePort(t)))
+	if err == nil {
+		_ = caddy.Stop()
+		t.Fatal("started with the wrong key")
+	}
+	if !strings.Contains(err.Error(), "secret") {
+		t.Fatalf("the error does not name the key: %v", err)
+	}
+}

@@ -1,0 +1,218 @@
+package caddymodule
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+const (
+	consoleAUD = "console-aud-0123456789"
+	mcpAUD     = "mcp-aud-9876543210"
+	testKey    = "test-secret-key-0123456789abcdef"
+)
+
+// productionSite runs a site protected by the fake Access team, with
+// separate console and MCP audiences, and returns its base URL.
+func productionSite(t *testing.T, f *fakeAccess, extra string) string {
+	t.Helper()
+	port := freePort(t)
+	dir := t.TempDir()
+	mustRun(t, fmt.Sprintf(`{
+	admin off
+	persist_config off
+	executor {
+		storage %s
+		secret_key %s
+	}
+}
+http://127.0.0.1:%d {
+	bind 127.0.0.1
+	executor {
+		access cloudflare {
+			team_domain %s
+			aud %s
+			mcp_aud %s
+			certs_url %s
+			allow_service_tokens allowed-client.access
+		}
+		%s
+	}
+}`, filepath.Join(dir, "executor.db"), testKey, port, f.team, consoleAUD, mcpAUD, f.certsURL(), extra))
+	return fmt.Sprintf("http://127.0.0.1:%d", port)
+}
+
+func TestAccessTokensThroughTheHandlerChain(t *testing.T) {
+	f := newFakeAccess(t)
+	base := productionSite(t, f, "")
+	valid := f.sign(f.claims(consoleAUD, nil), nil)
+	validMCP := f.sign(f.claims(mcpAUD, nil), nil)
+	now := time.Now().Unix()
+	init := `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"0"}}}`
+	mcpHeaders := func(tok string) map[string]string {
+		return map[string]string{"Cf-Access-Jwt-Assertion": tok, "Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
+	}
+	hs256 := func() string {
+		// HS256 "signed" with the RSA public key's modulus as the secret.
+		parts := strings.Split(f.sign(f.claims(consoleAUD, nil), map[string]any{"alg": "HS256"}), ".")
+		return parts[0] + "." + parts[1] + "." + b64([]byte("not-a-real-mac"))
+	}
+
+	tests := []struct {
+		name    string
+		path    string
+		method  string
+		headers map[string]string
+		body    string
+		status  int
+		want    string
+	}{
+		{"a valid console token opens the API", "/api/account/me", "GET", map[string]string{"Cf-Access-Jwt-Assertion": valid}, "", 200, `"id":"user-bob"`},
+		{"no token on the API is 401 JSON", "/api/account/me", "GET", nil, "", 401, `{"error":"Unauthorized"}`},
+		{"a blank header is 401", "/api/account/me", "GET", map[string]string{"Cf-Access-Jwt-Assertion": "   "}, "", 401, "Unauthorized"},
+		{"garbage is 401", "/api/account/me", "GET", map[string]string{"Cf-Access-Jwt-Assertion": "e30.e30.e30"}, "", 401, "Unauthorized"},
+		{"the CF_Authorization cookie alone is 401", "/api/account/me", "GET", map[string]string{"Cookie": "CF_Authorization=" + valid}, "", 401, "Unauthorized"},
+		{"a token in the query string is 401", "/api/account/me?token=" + valid + "&CF_Authorization=" + valid, "GET", nil, "", 401, "Unauthorized"},
+		{"alg none is 401", "/api/account/me", "GET", map[string]string{"Cf-Access-Jwt-Assertion": strings.Join(strings.Split(f.sign(f.claims(consoleAUD, nil), map[string]any{"alg": "none"}), ".")[:2], ".") + "."}, "", 401, "Unauthorized"},
+		{"HS256 is 401", "/api/account/me", "GET", map[string]string{"Cf-Access-Jwt-Assertion": hs256()}, "", 401, "Unauthorized"},
+		{"an expired token is 401", "/api/account/me", "GET", map[string]string{"Cf-Access-Jwt-Assertion": f.sign(f.claims(consoleAUD, map[string]any{"exp": now - 120}), nil)}, "", 401, "Unauthorized"},
+		{"a token without exp is 401", "/api/account/me", "GET", map[string]string{"Cf-Access-Jwt-Assertion": f.sign(f.claims(consoleAUD, map[string]any{"exp": nil}), nil)}, "", 401, "Unauthorized"},
+		{"nbf in the future is 401", "/api/account/me", "GET", map[string]string{"Cf-Access-Jwt-Assertion": f.sign(f.claims(consoleAUD, map[string]any{"nbf": now + 600}), nil)}, "", 401, "Unauthorized"},
+		{"another team's issuer is 401", "/api/account/me", "GET", map[string]string{"Cf-Access-Jwt-Assertion": f.sign(f.claims(consoleAUD, map[string]any{"iss": "https://evil.cloudflareaccess.com"}), nil)}, "", 401, "Unauthorized"},
+		{"a wrong audience is 401", "/api/account/me", "GET", map[string]string{"Cf-Access-Jwt-Assertion": f.sign(f.claims("other-app", nil), nil)}, "", 401, "Unauthorized"},
+		{"a missing kid is 401", "/api/account/me", "GET", map[string]string{"Cf-Access-Jwt-Assertion": f.sign(f.claims(consoleAUD, nil), map[string]any{"kid": nil})}, "", 401, "Unauthorized"},
+		{"an unknown kid is 401", "/api/account/me", "GET", map[string]string{"Cf-Access-Jwt-Assertion": f.sign(f.claims(consoleAUD, nil), map[string]any{"kid": "unknown"})}, "", 401, "Unauthorized"},
+		{"an org token is 401", "/api/account/me", "GET", map[string]string{"Cf-Access-Jwt-Assertion": f.sign(f.claims(consoleAUD, map[string]any{"type": "org"}), nil)}, "", 401, "Unauthorized"},
+		{"the MCP application's token does not open the API", "/api/account/me", "GET", map[string]string{"Cf-Access-Jwt-Assertion": validMCP}, "", 401, "Unauthorized"},
+		{"the console token does not open /mcp", "/mcp", "POST", mcpHeaders(valid), init, 401, `"code":-32001`},
+		{"the MCP token opens /mcp", "/mcp", "POST", mcpHeaders(validMCP), init, 200, `"serverInfo"`},
+		{"no token on /mcp is a JSON-RPC 401", "/mcp", "POST", mcpHeaders(""), init, 401, `{"jsonrpc":"2.0","error":{"code":-32001,"message":"Unauthorized"},"id":null}`},
+		{"the console without a token shows the sign-in page", "/", "GET", nil, "", 401, "/cdn-cgi/access/login"},
+		{"the console with a token serves the shell", "/integrations/pets", "GET", map[string]string{"Cf-Access-Jwt-Assertion": valid}, "", 200, `<script type="module" src="/assets/app.js">`},
+		{"an allowed service token signs in as a service", "/api/account/me", "GET", map[string]string{"Cf-Access-Jwt-Assertion": f.sign(f.claims(consoleAUD, map[string]any{"sub": "", "email": nil, "name": nil, "nbf": nil, "common_name": "allowed-client.access"}), nil)}, "", 200, `"kind":"service"`},
+		{"a service token not allowed is 403", "/api/account/me", "GET", map[string]string{"Cf-Access-Jwt-Assertion": f.sign(f.claims(consoleAUD, map[string]any{"sub": "", "email": nil, "name": nil, "nbf": nil, "common_name": "other.access"}), nil)}, "", 403, "Forbidden"},
+		{"a spoofed identity header does not change who you are", "/api/account/me", "GET", map[string]string{"Cf-Access-Jwt-Assertion": valid, "Cf-Access-Authenticated-User-Email": "admin@example.com", "X-Forwarded-Email": "admin@example.com"}, "", 200, `"email":"bob@example.com"`},
+		{"dot segments resolve before the public allow-list", "/.well-known/oauth-protected-resource/../../api/account/me", "GET", nil, "", 401, "Unauthorized"},
+		{"a doubled slash still needs a token", "//api/account/me", "GET", nil, "", 401, "Unauthorized"},
+		{"a trailing slash on /mcp still needs a token", "/mcp/", "POST", mcpHeaders(""), init, 401, `"code":-32001`},
+		{"the protected-resource document is public JSON", "/.well-known/oauth-protected-resource/mcp", "GET", nil, "", 200, `"authorization_servers":["https://` + testTeam + `"]`},
+		{"the authorization-server document is a JSON 404", "/.well-known/oauth-authorization-server", "GET", nil, "", 404, `"error":"not_found"`},
+		{"writes to well-known paths are 405", "/.well-known/oauth-protected-resource", "POST", nil, "", 405, "method_not_allowed"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			res := do(t, tc.method, base+tc.path, tc.headers, tc.body)
+			if res.status != tc.status || !strings.Contains(res.body, tc.want) {
+				t.Fatalf("got %d %q; want %d containing %q", res.status, res.body, tc.status, tc.want)
+			}
+			if strings.HasPrefix(tc.path, "/mcp") && strings.Contains(res.header.Get("Content-Type"), "html") {
+				t.Fatalf("an MCP client got HTML")
+			}
+		})
+	}
+
+	t.Run("the MCP 401 challenge names the resource metadata", func(t *testing.T) {
+		res := do(t, "POST", base+"/mcp", mcpHeaders(""), init)
+		want := fmt.Sprintf(`Bearer resource_metadata="%s/.well-known/oauth-protected-resource/mcp"`, base)
+		if got := res.header.Get("WWW-Authenticate"); got != want {
+			t.Fatalf("WWW-Authenticate = %q, want %q", got, want)
+		}
+	})
+	t.Run("the resource is this origin's /mcp", func(t *testing.T) {
+		res := do(t, "GET", base+"/.well-known/oauth-protected-resource", map[string]string{"X-Forwarded-Host": "evil.example"}, "")
+		var doc map[string]any
+		_ = json.Unmarshal([]byte(res.body), &doc)
+		if doc["resource"] != base+"/mcp" {
+			t.Fatalf("resource = %v, want %s/mcp", doc["resource"], base)
+		}
+	})
+}
+
+func TestOAuthPassthroughRelaysOnlyJSON(t *testing.T) {
+	f := newFakeAccess(t)
+	var seenCookie, seenJWT string
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seenCookie, seenJWT = r.Header.Get("Cookie"), r.Header.Get("Cf-Access-Jwt-Assertion")
+		switch r.URL.Path {
+		case "/.well-known/oauth-authorization-server":
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprint(w, `{"issuer":"https://test.cloudflareaccess.com"}`)
+		default:
+			w.Header().Set("Content-Type", "text/html")
+			fmt.Fprint(w, "<html>login</html>")
+		}
+	}))
+	defer origin.Close()
+	base := productionSite(t, f, "oauth_passthrough "+origin.URL)
+
+	res := do(t, "GET", base+"/.well-known/oauth-authorization-server", map[string]string{"Cookie": "CF_Authorization=x", "Cf-Access-Jwt-Assertion": "y"}, "")
+	if res.status != 200 || !strings.Contains(res.body, `"issuer"`) {
+		t.Fatalf("proxied document: %d %s", res.status, res.body)
+	}
+	if seenCookie != "" || seenJWT != "" {
+		t.Fatalf("client credentials reached the passthrough origin: cookie=%q jwt=%q", seenCookie, seenJWT)
+	}
+	res = do(t, "GET", base+"/.well-known/oauth-protected-resource", nil, "")
+	if res.status != http.StatusBadGateway || !strings.Contains(res.header.Get("Content-Type"), "json") {
+		t.Fatalf("an HTML answer upstream must become a JSON 502, got %d %s %s", res.status, res.header.Get("Content-Type"), res.body)
+	}
+}
+
+func TestAccessLogsNeverHoldTheToken(t *testing.T) {
+	f := newFakeAccess(t)
+	logFile := filepath.Join(t.TempDir(), "access.log")
+	base := productionSite(t, f, "")
+	_ = base
+	// Reload with the production example's log block.
+	port := freePort(t)
+	dir := t.TempDir()
+	mustRun(t, fmt.Sprintf(`{
+	admin off
+	persist_config off
+	executor {
+		storage %s
+		secret_key %s
+	}
+}
+http://127.0.0.1:%d {
+	bind 127.0.0.1
+	log {
+		output file %s
+		format filter {
+			request>headers>Cf-Access-Jwt-Assertion delete
+			request>headers>Cookie delete
+			request>headers>Mcp-Session-Id delete
+		}
+	}
+	executor {
+		access cloudflare {
+			team_domain %s
+			aud %s
+			certs_url %s
+		}
+	}
+}`, filepath.Join(dir, "executor.db"), testKey, port, logFile, f.team, consoleAUD, f.certsURL()))
+	tok := f.sign(f.claims(consoleAUD, nil), nil)
+	res := do(t, "GET", fmt.Sprintf("http://127.0.0.1:%d/api/account/me", port), map[string]string{"Cf-Access-Jwt-Assertion": tok, "X-Probe": "logged"}, "")
+	if res.status != 200 {
+		t.Fatalf("status %d: %s", res.status, res.body)
+	}
+	var logged []byte
+	for i := 0; i < 50 && !strings.Contains(string(logged), "X-Probe"); i++ {
+		time.Sleep(20 * time.Millisecond)
+		logged, _ = os.ReadFile(logFile)
+	}
+	if !strings.Contains(string(logged), "X-Probe") {
+		t.Fatalf("the request was not logged: %s", logged)
+	}
+	signature := tok[strings.LastIndex(tok, ".")+1:]
+	if strings.Contains(string(logged), signature) || strings.Contains(string(logged), "Cf-Access-Jwt-Assertion") {
+		t.Fatalf("the access log holds the token: %s", logged)
+	}
+}
