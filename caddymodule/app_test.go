@@ -154,7 +154,9 @@ func TestReloadWithTheSameStorageKeepsStateAndNeverHangs(t *testing.T) {
 	}
 	for i := 0; i < 2; i++ {
 		done := make(chan error, 1)
-		go func() { done <- loadCaddyfile(t, strings.Replace(cfg, "persist_config off", fmt.Sprintf("persist_config off\n\t# reload %d", i), 1)) }()
+		go func() {
+			done <- loadCaddyfile(t, strings.Replace(cfg, "persist_config off", fmt.Sprintf("persist_config off\n\t# reload %d", i), 1))
+		}()
 		select {
 		case err := <-done:
 			if err != nil {
