@@ -246,7 +246,7 @@ func TestDeleteSecretsRemovesEveryFieldOfOneRecordOnly(t *testing.T) {
 	db := openTest(t)
 	putSecret(t, db, Connections, "conn", "access_token", "a")
 	putSecret(t, db, Connections, "conn", "refresh_token", "r")
-	putSecret(t, db, Connections, "conn2", "access_token", "keep")  // a record whose name extends "conn"
+	putSecret(t, db, Connections, "conn2", "access_token", "keep") // a record whose name extends "conn"
 	putSecret(t, db, Integrations, "conn", "access_token", "keep") // same record name, other bucket
 	if err := db.Update(func(tx Tx) error { return tx.DeleteSecrets(Connections, "conn") }); err != nil {
 		t.Fatal(err)
