@@ -164,12 +164,27 @@ func TestOAuthPassthroughRelaysOnlyJSON(t *testing.T) {
 	}
 }
 
+// productionLogBlock returns the log block of deploy/Caddyfile.access with
+// its output redirected to file, so the test checks what operators deploy.
+func productionLogBlock(t *testing.T, file string) string {
+	t.Helper()
+	b, err := os.ReadFile("../deploy/Caddyfile.access")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(b)
+	start := strings.Index(text, "(access_log) {")
+	if start < 0 {
+		t.Fatal("deploy/Caddyfile.access has no (access_log) snippet")
+	}
+	block := text[start+len("(access_log) {"):]
+	block = block[:strings.Index(block, "\n}\n")]
+	return strings.Replace(block, "output file /var/log/executor/access.log", "output file "+file, 1)
+}
+
 func TestAccessLogsNeverHoldTheToken(t *testing.T) {
 	f := newFakeAccess(t)
 	logFile := filepath.Join(t.TempDir(), "access.log")
-	base := productionSite(t, f, "")
-	_ = base
-	// Reload with the production example's log block.
 	port := freePort(t)
 	dir := t.TempDir()
 	mustRun(t, fmt.Sprintf(`{
@@ -182,14 +197,7 @@ func TestAccessLogsNeverHoldTheToken(t *testing.T) {
 }
 http://127.0.0.1:%d {
 	bind 127.0.0.1
-	log {
-		output file %s
-		format filter {
-			request>headers>Cf-Access-Jwt-Assertion delete
-			request>headers>Cookie delete
-			request>headers>Mcp-Session-Id delete
-		}
-	}
+	%s
 	executor {
 		access cloudflare {
 			team_domain %s
@@ -197,7 +205,7 @@ http://127.0.0.1:%d {
 			certs_url %s
 		}
 	}
-}`, filepath.Join(dir, "executor.db"), testKey, port, logFile, f.team, consoleAUD, f.certsURL()))
+}`, filepath.Join(dir, "executor.db"), testKey, port, productionLogBlock(t, logFile), f.team, consoleAUD, f.certsURL()))
 	tok := f.sign(f.claims(consoleAUD, nil), nil)
 	res := do(t, "GET", fmt.Sprintf("http://127.0.0.1:%d/api/account/me", port), map[string]string{"Cf-Access-Jwt-Assertion": tok, "X-Probe": "logged"}, "")
 	if res.status != 200 {
