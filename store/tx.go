@@ -182,9 +182,17 @@ func (t *tx) walk(b Bucket, prefix string, reverse bool, fn func(string, []byte)
 		k, v = prevBefore(bk, c, end)
 	}
 	for k != nil && bytes.HasPrefix(k, p) {
-		key := clone(k)
-		if v != nil { // v == nil marks a nested bucket, which is not a record
-			if err := fn(string(key), clone(v)); err != nil {
+		key, value := clone(k), clone(v)
+		// Walking backwards, find the next key before fn runs: bbolt steps
+		// back badly over leaves that fn may empty (see prevFrom), but a
+		// Seek to a known key after fn is cheap and exact.
+		var next []byte
+		if reverse {
+			k, v = prevFrom(bk, c, key)
+			next = clone(k)
+		}
+		if value != nil { // a nil value marks a nested bucket, which is not a record
+			if err := fn(string(key), value); err != nil {
 				if errors.Is(err, ErrStop) {
 					return nil
 				}
@@ -192,42 +200,51 @@ func (t *tx) walk(b Bucket, prefix string, reverse bool, fn func(string, []byte)
 			}
 		}
 		switch {
-		case t.done:
-			return errTxDone
-		case t.tx.Writable() && reverse:
-			// fn may have changed the bucket, which invalidates the cursor's
-			// position; find our place again.
-			k, v = prevBefore(bk, c, key)
-		case t.tx.Writable():
+		case !t.tx.Writable() && !reverse:
+			k, v = c.Next()
+		case !t.tx.Writable():
+			// k, v already hold the next key, and nothing has changed.
+		case reverse:
+			// fn may have changed the bucket, which invalidates the cursor.
+			if next == nil {
+				return nil
+			}
+			if k, v = c.Seek(next); k == nil || !bytes.Equal(k, next) { // fn deleted it
+				k, v = prevBefore(bk, c, key)
+			}
+		default:
 			if k, v = c.Seek(key); k != nil && bytes.Equal(k, key) {
 				k, v = c.Next()
 			}
-		case reverse:
-			k, v = c.Prev()
-		default:
-			k, v = c.Next()
 		}
 	}
 	return nil
 }
 
 // prevBefore positions c on the greatest key less than key and returns it, or
-// nil if there is none. bbolt's Cursor.Prev also returns nil when it steps
-// onto a leaf emptied by deletes earlier in the same write transaction (Next,
-// First and Last skip such leaves, Prev does not), so a nil is believed only
-// when no key before key exists.
+// nil if there is none.
 func prevBefore(b *bolt.Bucket, c *bolt.Cursor, key []byte) ([]byte, []byte) {
-	k, v := c.Seek(key)
-	if k == nil {
-		return c.Last()
+	if k, _ := c.Seek(key); k == nil {
+		return c.Last() // Last skips emptied leaves
+	}
+	return prevFrom(b, c, key)
+}
+
+// prevFrom steps c back from its position on (or just after) key. bbolt's
+// Cursor.Prev returns nil not only before the first key but also when it steps
+// onto a leaf emptied by deletes earlier in the same write transaction (Next,
+// First and Last skip such leaves; Prev does not). So a nil is believed only
+// if no key before key exists; otherwise stepping on must reach one.
+func prevFrom(b *bolt.Bucket, c *bolt.Cursor, key []byte) ([]byte, []byte) {
+	if k, v := c.Prev(); k != nil {
+		return k, v
+	}
+	if first, _ := b.Cursor().First(); first == nil || bytes.Compare(first, key) >= 0 {
+		return nil, nil
 	}
 	for {
-		if k, v = c.Prev(); k != nil {
+		if k, v := c.Prev(); k != nil {
 			return k, v
-		}
-		// Each nil moved c back past one empty leaf, or to the first key.
-		if first, _ := b.Cursor().First(); first == nil || bytes.Compare(first, key) >= 0 {
-			return nil, nil
 		}
 	}
 }

@@ -334,3 +334,73 @@ func TestNextSequenceKeysSortInNumericOrder(t *testing.T) {
 		t.Errorf("newest three = %q, want %q", newest, want)
 	}
 }
+
+func TestAnEmptyValueIsNotMistakenForAnAbsentOne(t *testing.T) {
+	db := openTest(t)
+	_ = db.Update(func(tx Tx) error {
+		if err := tx.Put(Tools, "empty", []byte{}); err != nil {
+			t.Fatal(err)
+		}
+		return tx.Put(Tools, "nil", nil)
+	})
+	_ = db.View(func(tx Tx) error {
+		for _, k := range []string{"empty", "nil"} {
+			if v := tx.Get(Tools, k); v == nil || len(v) != 0 {
+				t.Errorf("Get(%q) = %#v, want a non-nil empty slice", k, v)
+			}
+		}
+		if v := tx.Get(Tools, "absent"); v != nil {
+			t.Errorf("Get of an absent key = %#v, want nil", v)
+		}
+		n := 0
+		_ = tx.ForEach(Tools, "", func(k string, v []byte) error {
+			if v == nil {
+				t.Errorf("ForEach gave a nil value for %q", k)
+			}
+			n++
+			return nil
+		})
+		if n != 2 {
+			t.Errorf("ForEach visited %d empty values, want 2", n)
+		}
+		return nil
+	})
+}
+
+func TestForEachInAnUpdateNeverVisitsAKeyDeletedAheadOfIt(t *testing.T) {
+	for _, reverse := range []bool{false, true} {
+		t.Run(fmt.Sprintf("reverse=%v", reverse), func(t *testing.T) {
+			db := openTest(t)
+			var keys []string
+			for i := range 1000 {
+				keys = append(keys, fmt.Sprintf("%05d", i))
+			}
+			seed(t, db, Sessions, keys...)
+			deleted := map[string]bool{}
+			visited := 0
+			err := db.Update(func(tx Tx) error {
+				walk, step := tx.ForEach, 1
+				if reverse {
+					walk, step = tx.ForEachReverse, -1
+				}
+				return walk(Sessions, "", func(k string, _ []byte) error {
+					if deleted[k] {
+						t.Errorf("visited %s after deleting it", k)
+					}
+					visited++
+					var i int
+					fmt.Sscanf(k, "%d", &i)
+					next := fmt.Sprintf("%05d", i+step) // the key the walk would visit next
+					deleted[next] = true
+					return tx.Delete(Sessions, next)
+				})
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if visited != 500 {
+				t.Errorf("visited %d keys, want every other one of 1000", visited)
+			}
+		})
+	}
+}
