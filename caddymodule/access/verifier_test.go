@@ -405,3 +405,43 @@ func selfSigned(t testing.TB, k *testKeys) string {
 	}
 	return base64.StdEncoding.EncodeToString(der)
 }
+
+// A29: exp is honoured with exactly the configured leeway, moving an injected
+// clock past a token that expires at testEpoch. now < exp + leeway is required,
+// so a token expired exactly leeway ago is refused.
+func TestLeewayBoundaries(t *testing.T) {
+	cases := []struct {
+		name     string
+		leeway   time.Duration // Config.Leeway: 0 is the 30 s default, negative is none
+		elapsed  time.Duration // clock minus exp
+		accepted bool
+	}{
+		{"default leeway, 29 s after exp", 0, 29 * time.Second, true},
+		{"default leeway, 30 s after exp", 0, 30 * time.Second, false},
+		{"default leeway, 90 s after exp", 0, 90 * time.Second, false},
+		{"60 s leeway, 30 s after exp", 60 * time.Second, 30 * time.Second, true},
+		{"60 s leeway, 59 s after exp", 60 * time.Second, 59 * time.Second, true},
+		{"60 s leeway, 60 s after exp", 60 * time.Second, 60 * time.Second, false},
+		{"60 s leeway, 90 s after exp", 60 * time.Second, 90 * time.Second, false},
+		{"no leeway, 1 s before exp", -1, -time.Second, true},
+		{"no leeway, at exp", -1, 0, false},
+	}
+	k := fixtureKeys()
+	srv := newJWKSServer(t, jwksDoc(t, cloudflareJWK(t, k.rsa, mainKID)))
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			clock := newTestClock()
+			cfg := testConfig(srv, clock)
+			cfg.Leeway = tc.leeway
+			v := newTestVerifier(t, cfg)
+			waitReady(t, v)
+			token := mint(t, k.rsa, hdr("RS256", mainKID), with(userClaims(testEpoch.Add(-time.Hour)), "exp", testEpoch.Unix()))
+			clock.Advance(tc.elapsed)
+			want := ReasonExpired
+			if tc.accepted {
+				want = ""
+			}
+			wantReason(t, v, token, want)
+		})
+	}
+}
