@@ -72,7 +72,7 @@ func (cs claimSet) date(name string) (t time.Time, present, ok bool) {
 		return time.Time{}, false, true
 	}
 	var f float64
-	if c := raw[0]; (c < '0' || c > '9') && c != '-' || json.Unmarshal(raw, &f) != nil {
+	if c := raw[0]; ((c < '0' || c > '9') && c != '-') || json.Unmarshal(raw, &f) != nil {
 		return time.Time{}, true, false
 	}
 	if math.IsNaN(f) || f < 0 || f > maxNumericDate {

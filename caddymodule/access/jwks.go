@@ -195,7 +195,10 @@ func (v *Verifier) fetchKeys(ctx context.Context) (map[string]verifyKey, error) 
 // defaultHTTPClient fetches the JWKS without proxies, keep-alive or redirects:
 // the key set must come from exactly the configured URL.
 func defaultHTTPClient(timeout time.Duration) (*http.Client, *http.Transport) {
-	t := http.DefaultTransport.(*http.Transport).Clone()
+	t := &http.Transport{}
+	if def, ok := http.DefaultTransport.(*http.Transport); ok {
+		t = def.Clone() // keep the standard dial and TLS timeouts
+	}
 	t.Proxy = nil
 	t.DisableKeepAlives = true
 	return &http.Client{

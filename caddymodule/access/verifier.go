@@ -126,7 +126,7 @@ func (v *Verifier) verify(ctx context.Context, token string, audiences []string)
 	if rerr != nil {
 		return nil, rerr
 	}
-	if key.alg != "" && key.alg != jws.alg || !keyFits(jws.alg, key.pub) {
+	if (key.alg != "" && key.alg != jws.alg) || !keyFits(jws.alg, key.pub) {
 		return nil, reject(ReasonAlg)
 	}
 	if len(jws.signature) == 0 || jwsbb.Verify(key.pub, jws.alg, []byte(jws.signingInput), jws.signature) != nil {
@@ -153,13 +153,13 @@ func (v *Verifier) checkClaims(cs claimSet, audiences []string) (*Claims, *Error
 	if c.ExpiresAt, present, ok = cs.date("exp"); !present || !ok || !now.Before(c.ExpiresAt.Add(leeway)) {
 		return nil, reject(ReasonExpired)
 	}
-	if c.NotBefore, _, ok = cs.date("nbf"); !ok || !c.NotBefore.IsZero() && now.Before(c.NotBefore.Add(-leeway)) {
+	if c.NotBefore, _, ok = cs.date("nbf"); !ok || (!c.NotBefore.IsZero() && now.Before(c.NotBefore.Add(-leeway))) {
 		return nil, reject(ReasonNotBefore)
 	}
-	if c.IssuedAt, _, ok = cs.date("iat"); !ok || !c.IssuedAt.IsZero() && c.IssuedAt.After(now.Add(leeway)) {
+	if c.IssuedAt, _, ok = cs.date("iat"); !ok || (!c.IssuedAt.IsZero() && c.IssuedAt.After(now.Add(leeway))) {
 		return nil, reject(ReasonIssuedAt)
 	}
-	if c.Type, _, ok = cs.str("type"); !ok || v.cfg.RequireType != "" && c.Type != v.cfg.RequireType {
+	if c.Type, _, ok = cs.str("type"); !ok || (v.cfg.RequireType != "" && c.Type != v.cfg.RequireType) {
 		return nil, reject(ReasonType)
 	}
 	var okSub, okEmail, okCN bool
