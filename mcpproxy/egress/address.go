@@ -237,7 +237,7 @@ func parseHostIP(host string) (ip netip.Addr, numeric bool, err error) {
 	if len(parts) > 1 && parts[len(parts)-1] == "" {
 		parts = parts[:len(parts)-1] // trailing dot
 	}
-	if _, ok := parseIPv4Part(parts[len(parts)-1]); !ok {
+	if !isNumberLabel(parts[len(parts)-1]) {
 		return netip.Addr{}, false, nil // ends in a name label: a host name
 	}
 	if len(parts) > 4 {
@@ -263,6 +263,17 @@ func parseHostIP(host string) (ip netip.Addr, numeric bool, err error) {
 		n |= v
 	}
 	return netip.AddrFrom4([4]byte{byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)}), true, nil
+}
+
+// isNumberLabel reports whether a label is written as a number (decimal
+// digits, or 0x and hex digits), whether or not its value fits: WHATWG's
+// "ends in a number" test.
+func isNumberLabel(s string) bool {
+	if len(s) >= 2 && (s[:2] == "0x" || s[:2] == "0X") {
+		s = s[2:]
+		return strings.Trim(s, "0123456789abcdefABCDEF") == ""
+	}
+	return s != "" && strings.Trim(s, "0123456789") == ""
 }
 
 // parseIPv4Part parses one part of a legacy IPv4 address.
