@@ -120,7 +120,7 @@ func NewClient(opts Options) *http.Client {
 		ExpectContinueTimeout: time.Second,
 	}
 	return &http.Client{
-		Transport:     &transport{base: base, maxBytes: opts.MaxResponseBytes},
+		Transport:     &transport{base: base, dialer: d, maxBytes: opts.MaxResponseBytes},
 		CheckRedirect: redirectChecker(opts.MaxRedirects),
 	}
 }

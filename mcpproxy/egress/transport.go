@@ -11,6 +11,7 @@ import (
 // here too) and caps each response body after decompression.
 type transport struct {
 	base     *http.Transport
+	dialer   *dialer
 	maxBytes int64
 }
 
