@@ -50,7 +50,7 @@ func (k *Kind) Call(ctx context.Context, c *integration.Connection, tool *integr
 		delete(given, meta.SelectArgument)
 		if !isNull(raw) {
 			if err := json.Unmarshal(raw, &selection); err != nil {
-				return invalidSelection([]string{"`" + meta.SelectArgument + "` must be a string holding a selection set, such as \"{ id name }\"."}, ""), nil
+				return invalidSelection(meta.SelectArgument, []string{"`" + meta.SelectArgument + "` must be a string holding a selection set, such as \"{ id name }\"."}, ""), nil
 			}
 		}
 	}
@@ -86,7 +86,7 @@ func (k *Kind) Call(ctx context.Context, c *integration.Connection, tool *integr
 			return nil, err
 		}
 		if len(problems) > 0 {
-			return invalidSelection(problems, document), nil
+			return invalidSelection(meta.SelectArgument, problems, document), nil
 		}
 	}
 
@@ -184,7 +184,7 @@ func checkedDocument(s *Schema, meta toolMeta, used []argumentMeta, selection st
 	}
 	field.SelectionSet = op.SelectionSet
 	var b strings.Builder
-	formatter.NewFormatter(&b, formatter.WithCompacted()).FormatQueryDocument(head)
+	formatter.NewFormatter(&b, formatter.WithIndent("  ")).FormatQueryDocument(head)
 	document := strings.TrimSpace(b.String())
 
 	checked, errs := gqlparser.LoadQueryWithRules(s.ast, document, nil)
@@ -267,14 +267,23 @@ func fieldValue(data json.RawMessage, field string) json.RawMessage {
 	return json.RawMessage("null")
 }
 
-func invalidSelection(problems []string, document string) *integration.Result {
+func invalidSelection(argument string, problems []string, document string) *integration.Result {
 	details := map[string]any{"errors": problems}
 	if document != "" {
 		details["document"] = document
 	}
+	var msg strings.Builder
+	msg.WriteString("The selection set is not valid for this field:")
+	for _, p := range problems {
+		msg.WriteString(" " + p)
+		if !strings.HasSuffix(p, ".") && !strings.HasSuffix(p, "?") {
+			msg.WriteString(".")
+		}
+	}
+	msg.WriteString(" Fix `" + argument + "` or leave it out for the default selection.")
 	return &integration.Result{Error: &integration.ToolError{
 		Code:    "graphql_invalid_selection",
-		Message: "The selection set is not valid for this field: " + strings.Join(problems, " ") + " Fix `select` or leave it out for the default selection.",
+		Message: msg.String(),
 		Details: details,
 	}}
 }

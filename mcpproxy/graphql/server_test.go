@@ -383,3 +383,11 @@ func (ts *testServer) introspectionJSON(t testing.TB) []byte {
 	}
 	return b
 }
+
+// httptestServer serves h on 127.0.0.1 for the test and returns its URL.
+func httptestServer(t testing.TB, h http.Handler) string {
+	t.Helper()
+	s := httptest.NewServer(h)
+	t.Cleanup(s.Close)
+	return s.URL
+}
