@@ -29,7 +29,7 @@ var safeHeaders = map[string]bool{
 // and the address and port by the dialer, on this hop as on the first.
 func redirectChecker(max int) func(*http.Request, []*http.Request) error {
 	return func(req *http.Request, via []*http.Request) error {
-		if len(via) >= max {
+		if len(via) > max { // via holds the first request too
 			return errTooManyRedirects(max)
 		}
 		if r := checkScheme(req.URL); r != nil {
