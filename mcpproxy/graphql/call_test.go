@@ -3,9 +3,11 @@ package graphql
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -497,4 +499,85 @@ func closedURL(t testing.TB) string {
 	addr := l.Addr().String()
 	l.Close()
 	return "http://" + addr + "/graphql"
+}
+
+func TestCallBodyTimeoutAndSizeCap(t *testing.T) {
+	stall := httptestServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write([]byte(`{"data":`))
+		w.(http.Flusher).Flush()
+		select {
+		case <-r.Context().Done():
+		case <-time.After(10 * time.Second):
+		}
+	}))
+	cat, err := mustParse(t, testSDL).Catalog()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hello *integration.Tool
+	for i := range cat.Tools {
+		if cat.Tools[i].Name == "query.hello" {
+			hello = &cat.Tools[i]
+		}
+	}
+	k := &Kind{ResponseBodyTimeout: 50 * time.Millisecond}
+	conn := &integration.Connection{Config: mustJSON(t, Config{Endpoint: stall + "/graphql"}), HTTP: http.DefaultClient}
+	res, err := k.Call(context.Background(), conn, hello, json.RawMessage(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.OK || res.Error.Code != "upstream_response_body_timeout" || !res.Error.Retryable {
+		t.Errorf("stalled body: %s", resultJSON(t, res))
+	}
+
+	big := httptestServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte(`{"data":{"hello":"` + strings.Repeat("x", 100) + `"}}`))
+	}))
+	req, err := newRequest(context.Background(), big, nil, nil, []byte(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = send(context.Background(), http.DefaultClient, req, timeouts{time.Second, time.Second, 64})
+	var f *failure
+	if !errors.As(err, &f) || f.Code != "graphql_http_error" || !strings.Contains(f.Message, "is larger than") {
+		t.Errorf("oversized body: %v", err)
+	}
+}
+
+func TestCallIsSafeForConcurrentUse(t *testing.T) {
+	f := newFixture(t)
+	conn := f.conn(t, "/graphql", Config{}, bearer)
+	var wg sync.WaitGroup
+	errs := make(chan string, 16)
+	for i := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if i%5 == 0 {
+				f.kind.Forget(conn.Key)
+			}
+			res, err := f.kind.Call(context.Background(), conn, f.tool(t, "query.user"), json.RawMessage(`{"id":"1","select":"{ name }"}`))
+			switch {
+			case err != nil:
+				errs <- err.Error()
+			case !res.OK:
+				errs <- resultJSON(t, res)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+}
+
+func TestCallOfAToolWithoutMetaIsADefect(t *testing.T) {
+	f := newFixture(t)
+	_, err := f.kind.Call(context.Background(), f.conn(t, "/graphql", Config{}, integration.Credential{}), &integration.Tool{Name: "query.x"}, json.RawMessage(`{}`))
+	if err == nil {
+		t.Error("want an error")
+	}
 }

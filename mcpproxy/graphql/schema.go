@@ -14,7 +14,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
 	"sync"
 
@@ -126,14 +125,3 @@ var builtins = sync.OnceValue(func() map[string]bool {
 	}
 	return names
 })
-
-// sortedTypeNames returns the schema's type names in order, for output that
-// does not depend on map iteration.
-func sortedTypeNames(s *ast.Schema) []string {
-	names := make([]string, 0, len(s.Types))
-	for n := range s.Types {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
-}
