@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -218,10 +219,9 @@ func TestCrossOriginRedirectsNeverResendTheBody(t *testing.T) {
 
 func TestRedirectFromHTTPSToHTTPIsRefused(t *testing.T) {
 	rd := newRedirector(t)
-	tlsSrv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	tlsSrv := newTLSServer(t, func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "http://127.0.0.1:"+strconv.Itoa(rd.port)+"/landing", http.StatusFound)
-	}))
-	defer tlsSrv.Close()
+	})
 	c := NewClient(Options{AllowLocalNetwork: true})
 	trust(c, tlsSrv)
 
@@ -274,6 +274,16 @@ func TestNoRedirectsReturnsTheRedirect(t *testing.T) {
 	if err != nil || resp.StatusCode != 200 {
 		t.Errorf("the original client's GET = %v; want it to still follow redirects", err)
 	}
+}
+
+// newTLSServer starts a self-signed HTTPS server on 127.0.0.1 that keeps
+// the handshake failures the tests provoke out of the log.
+func newTLSServer(t *testing.T, h http.HandlerFunc) *httptest.Server {
+	srv := httptest.NewUnstartedServer(h)
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	return srv
 }
 
 // trust makes c accept srv's self-signed certificate, as pinning it would.

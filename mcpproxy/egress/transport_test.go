@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
@@ -59,8 +58,7 @@ func TestEnvironmentProxyIsIgnored(t *testing.T) {
 func TestSelfSignedTLSIsRefused(t *testing.T) {
 	// F18: verification is always on; only a pinned certificate (here
 	// trust) makes a self-signed upstream work.
-	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "secure") }))
-	defer srv.Close()
+	srv := newTLSServer(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "secure") })
 	c := NewClient(Options{AllowLocalNetwork: true})
 	_, _, err := get(t, c, srv.URL, nil)
 	if err == nil || asRefused(err) != nil || !strings.Contains(err.Error(), "certificate") {
