@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mcpexecutor/executor/mcpproxy/egress"
 	"github.com/mcpexecutor/executor/mcpproxy/integration"
 )
 
@@ -579,5 +580,30 @@ func TestCallOfAToolWithoutMetaIsADefect(t *testing.T) {
 	_, err := f.kind.Call(context.Background(), f.conn(t, "/graphql", Config{}, integration.Credential{}), &integration.Tool{Name: "query.x"}, json.RawMessage(`{}`))
 	if err == nil {
 		t.Error("want an error")
+	}
+}
+
+func TestCallThroughTheEgressClient(t *testing.T) {
+	f := newFixture(t)
+	for _, tc := range []struct {
+		name     string
+		opts     egress.Options
+		wantOK   bool
+		wantText string
+	}{
+		{"a local endpoint works when the local network is allowed", egress.Options{AllowLocalNetwork: true}, true, ""},
+		{"a refused destination is upstream_unreachable and says why", egress.Options{}, false, "refusing to connect to 127.0.0.1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			conn := f.conn(t, "/graphql", Config{SDL: testSDL}, bearer)
+			conn.HTTP = egress.NewClient(tc.opts)
+			res, err := f.kind.Call(context.Background(), conn, f.tool(t, "query.user"), json.RawMessage(`{"id":"1","select":"{ name }"}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.OK != tc.wantOK || (!res.OK && (res.Error.Code != "upstream_unreachable" || !strings.Contains(res.Error.Message, tc.wantText))) {
+				t.Errorf("got %s", resultJSON(t, res))
+			}
+		})
 	}
 }

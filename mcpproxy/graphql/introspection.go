@@ -72,14 +72,7 @@ func introspect(ctx context.Context, client *http.Client, endpoint string, query
 		}
 		return nil, fmt.Errorf("introspecting %s: %w", label, err)
 	}
-	var doc struct {
-		Data *struct {
-			Schema *introspectionSchema `json:"__schema"`
-		} `json:"data"`
-		Errors []struct {
-			Message string `json:"message"`
-		} `json:"errors"`
-	}
+	var doc introspectionDocument
 	jsonErr := json.Unmarshal(ex.body, &doc)
 	firstError := ""
 	if jsonErr == nil && len(doc.Errors) > 0 {
@@ -113,15 +106,7 @@ func introspect(ctx context.Context, client *http.Client, endpoint string, query
 
 // parseIntrospection reads an introspection result document.
 func parseIntrospection(data []byte) (*Schema, error) {
-	var doc struct {
-		Data *struct {
-			Schema *introspectionSchema `json:"__schema"`
-		} `json:"data"`
-		Schema *introspectionSchema `json:"__schema"`
-		Errors []struct {
-			Message string `json:"message"`
-		} `json:"errors"`
-	}
+	var doc introspectionDocument
 	if err := json.Unmarshal(data, &doc); err != nil {
 		return nil, fmt.Errorf("the GraphQL schema looks like JSON but is not an introspection result: %w", err)
 	}
@@ -154,6 +139,17 @@ func fromIntrospection(is *introspectionSchema) (*Schema, error) {
 
 // The shapes of an introspection result (the GraphQL spec's __Schema).
 type (
+	// introspectionDocument is a response to the introspection query, or
+	// just its data.
+	introspectionDocument struct {
+		Data *struct {
+			Schema *introspectionSchema `json:"__schema"`
+		} `json:"data"`
+		Schema *introspectionSchema `json:"__schema"`
+		Errors []struct {
+			Message string `json:"message"`
+		} `json:"errors"`
+	}
 	introspectionSchema struct {
 		QueryType        *typeName        `json:"queryType"`
 		MutationType     *typeName        `json:"mutationType"`

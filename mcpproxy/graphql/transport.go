@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mcpexecutor/executor/mcpproxy/egress"
 	"github.com/mcpexecutor/executor/mcpproxy/integration"
 )
 
@@ -107,7 +108,9 @@ func send(ctx context.Context, client *http.Client, req *http.Request, t timeout
 		return nil, errors.New("no HTTP client: GraphQL requests go through the gateway's egress client")
 	}
 	label := endpointLabel(req.URL)
-	cctx, cancel := context.WithCancelCause(ctx)
+	// The egress client enforces the cap while decompressing; the
+	// LimitReader below covers any other client.
+	cctx, cancel := context.WithCancelCause(egress.WithMaxResponseBytes(ctx, t.maxBytes))
 	defer cancel(nil)
 	headersTimer := time.AfterFunc(t.headers, func() { cancel(errHeadersTimeout) })
 	resp, err := client.Do(req.WithContext(cctx))
@@ -120,17 +123,18 @@ func send(ctx context.Context, client *http.Client, req *http.Request, t timeout
 		case ctx.Err() != nil:
 			return nil, ctx.Err()
 		}
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err // its text repeats the URL, query string included
-		}
 		return nil, &failure{Code: "upstream_unreachable", Retryable: true,
-			Message: fmt.Sprintf("Could not reach the GraphQL endpoint %s: %v.", label, err)}
+			Message: fmt.Sprintf("Could not reach the GraphQL endpoint %s: %s.", label, egress.Describe(err))}
 	}
 	defer resp.Body.Close()
 	bodyTimer := time.AfterFunc(t.body, func() { cancel(errBodyTimeout) })
 	defer bodyTimer.Stop()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, t.maxBytes+1))
+	var tooLarge *egress.ResponseTooLarge
+	if int64(len(body)) > t.maxBytes || errors.As(err, &tooLarge) {
+		return nil, &failure{Code: "graphql_http_error", Status: resp.StatusCode,
+			Message: fmt.Sprintf("The response of the GraphQL endpoint %s is larger than %s; select fewer fields or ask for fewer items.", label, sizeText(t.maxBytes))}
+	}
 	if err != nil {
 		switch {
 		case errors.Is(context.Cause(cctx), errBodyTimeout):
@@ -140,13 +144,16 @@ func send(ctx context.Context, client *http.Client, req *http.Request, t timeout
 			return nil, ctx.Err()
 		}
 		return nil, &failure{Code: "graphql_http_error", Status: resp.StatusCode, Retryable: true,
-			Message: fmt.Sprintf("Reading the response of the GraphQL endpoint %s failed: %v.", label, err)}
-	}
-	if int64(len(body)) > t.maxBytes {
-		return nil, &failure{Code: "graphql_http_error", Status: resp.StatusCode,
-			Message: fmt.Sprintf("The response of the GraphQL endpoint %s is larger than %d MiB; select fewer fields or ask for fewer items.", label, t.maxBytes>>20)}
+			Message: fmt.Sprintf("Reading the response of the GraphQL endpoint %s failed: %s.", label, egress.Describe(err))}
 	}
 	return &exchange{status: resp.StatusCode, header: resp.Header, body: body}, nil
+}
+
+func sizeText(n int64) string {
+	if n >= 1<<20 {
+		return fmt.Sprintf("%d MiB", n>>20)
+	}
+	return fmt.Sprintf("%d bytes", n)
 }
 
 // meta is the exchange's status and headers as the sandbox sees them.
