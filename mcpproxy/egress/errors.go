@@ -103,35 +103,32 @@ func Describe(err error) string {
 	return oneLine(msg)
 }
 
-// redactURL replaces raw (quoted or not) in msg by its origin, then any
-// leftover piece of its path, query or fragment.
+// redactURL replaces raw (quoted or not) in msg by its origin, and any other
+// appearance of its path, query, fragment or user name by "…".
 func redactURL(msg, raw string) string {
 	if raw == "" {
 		return msg
 	}
+	const mark = "\x00url\x00" // keeps the origin out of the piece replacement below
+	msg = strings.ReplaceAll(msg, strconv.Quote(raw), mark)
+	msg = strings.ReplaceAll(msg, raw, mark)
 	safe := "the upstream"
 	u, err := url.Parse(raw)
 	if err == nil && u.Host != "" {
 		safe = u.Scheme + "://" + u.Host
 	}
-	msg = strings.ReplaceAll(msg, strconv.Quote(raw), safe)
-	msg = strings.ReplaceAll(msg, raw, safe)
-	if err != nil {
-		return msg
-	}
-	for _, piece := range []string{u.RawQuery, u.Query().Encode(), u.EscapedPath(), u.Path, u.Fragment, u.User.String()} {
-		if len(piece) > 1 {
-			msg = strings.ReplaceAll(msg, piece, "…")
+	if err == nil {
+		pieces := []string{u.RawQuery, u.Query().Encode(), u.EscapedPath(), u.Path, u.Fragment, u.User.Username()}
+		for _, values := range u.Query() {
+			pieces = append(pieces, values...)
 		}
-	}
-	for _, values := range u.Query() {
-		for _, v := range values {
-			if len(v) >= 4 { // short values are too likely to match ordinary text
-				msg = strings.ReplaceAll(msg, v, "…")
+		for _, piece := range pieces {
+			if len(piece) >= 4 { // shorter pieces are too likely to match ordinary text
+				msg = strings.ReplaceAll(msg, piece, "…")
 			}
 		}
 	}
-	return msg
+	return strings.ReplaceAll(msg, mark, safe)
 }
 
 func oneLine(s string) string {

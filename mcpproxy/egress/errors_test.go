@@ -106,8 +106,12 @@ func TestDescribeOfOtherErrors(t *testing.T) {
 	if got := Describe(errors.New("two\nlines")); got != "two lines" {
 		t.Errorf("Describe(two lines) = %q; want one line", got)
 	}
-	ue := &url.Error{Op: "Get", URL: "https://api.example.com/v1/items?key=abcdef", Err: io.ErrUnexpectedEOF}
+	ue := &url.Error{Op: "Get", URL: "https://api.example.com/api/items?key=abcdef", Err: io.ErrUnexpectedEOF}
 	if got, want := Describe(ue), "Get https://api.example.com: unexpected EOF"; got != want {
 		t.Errorf("Describe(url.Error) = %q; want %q", got, want)
+	}
+	echo := &url.Error{Op: "Post", URL: "https://auth.example.com/token?secret=abcdef", Err: errors.New(`upstream said "secret=abcdef" is wrong`)}
+	if got, want := Describe(echo), `Post https://auth.example.com: upstream said "…" is wrong`; got != want {
+		t.Errorf("Describe(echoing url.Error) = %q; want %q", got, want)
 	}
 }

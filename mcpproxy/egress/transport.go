@@ -32,6 +32,9 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return nil, err
 	}
+	if resp.Body == http.NoBody || resp.StatusCode == http.StatusSwitchingProtocols {
+		return resp, nil // nothing to cap; a 101's body is the raw connection
+	}
 	limit := t.maxBytes
 	if n, ok := req.Context().Value(maxBytesKey{}).(int64); ok && n > 0 {
 		limit = n
