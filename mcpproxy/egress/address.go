@@ -64,7 +64,6 @@ var ranges = []addrRange{
 	{netip.MustParsePrefix("::/128"), local, "the unspecified address, which reaches this machine"},
 	{netip.MustParsePrefix("::1/128"), local, "a loopback address"},
 	{netip.MustParsePrefix("::/96"), never, "an IPv4-compatible address (deprecated)"},
-	{netip.MustParsePrefix("64:ff9b:1::/48"), local, "a local-use NAT64 address"},
 	{netip.MustParsePrefix("100::/64"), never, "a discard-only address"},
 	{netip.MustParsePrefix("2001:db8::/32"), never, "a documentation address"},
 	{netip.MustParsePrefix("2001::/23"), local, "an IETF special-purpose address"},
@@ -79,6 +78,7 @@ var (
 	nat64Prefix     = netip.MustParsePrefix("64:ff9b::/96")
 	sixToFourPrefix = netip.MustParsePrefix("2002::/16")
 	teredoPrefix    = netip.MustParsePrefix("2001::/32")
+	localNAT64      = netip.MustParsePrefix("64:ff9b:1::/48")
 	// All assigned global unicast IPv6 lives here; anything else that the
 	// table does not name is unassigned.
 	globalUnicast6 = netip.MustParsePrefix("2000::/3")
@@ -102,6 +102,14 @@ func classify(ip netip.Addr) (class, string) {
 		return embedded("the NAT64 form of", netip.AddrFrom4([4]byte(b[12:16])))
 	case sixToFourPrefix.Contains(ip):
 		return embedded("the 6to4 form of", netip.AddrFrom4([4]byte(b[2:6])))
+	case localNAT64.Contains(ip):
+		// A private translator: local whatever it embeds, but a metadata
+		// address in the usual /96 position stays metadata.
+		v4 := netip.AddrFrom4([4]byte(b[12:16]))
+		if c, _ := classify(v4); c == metadata || c == never {
+			return embedded("the local-use NAT64 form of", v4)
+		}
+		return local, "a local-use NAT64 address"
 	case teredoPrefix.Contains(ip):
 		// Teredo is a dead transition mechanism no upstream uses, so it is
 		// refused outright unless the local network is open; the obfuscated

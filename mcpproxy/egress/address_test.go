@@ -34,6 +34,8 @@ func TestClassifyPutsEveryAddressInItsRange(t *testing.T) {
 		{"192.0.0.8", local, "IETF protocol"},
 		{"192.88.99.1", local, "6to4 relay"},
 		{"64:ff9b:1::a00:1", local, "local-use NAT64"},
+		{"64:ff9b:1::5db8:d822", local, "local-use NAT64"},
+		{"64:ff9b:1::a9fe:a9fe", metadata, "local-use NAT64 form of 169.254.169.254"},
 		{"2001:2::1", local, "IETF special-purpose"},
 		// F2: metadata, wherever it sits.
 		{"169.254.169.254", metadata, "metadata"},
