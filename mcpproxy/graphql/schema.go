@@ -17,9 +17,9 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/formatter"
+	"github.com/vektah/gqlparser/v2/parser"
 	"github.com/vektah/gqlparser/v2/validator"
 )
 
@@ -48,7 +48,12 @@ func ParseSchema(data []byte) (*Schema, error) {
 
 // parseSDL loads SDL text, which is kept as the schema's SDL.
 func parseSDL(text string) (*Schema, error) {
-	s, err := gqlparser.LoadSchema(&ast.Source{Name: "schema.graphql", Input: text})
+	doc, err := parser.ParseSchemas(validator.Prelude, &ast.Source{Name: "schema.graphql", Input: text})
+	if err != nil {
+		return nil, fmt.Errorf("the GraphQL schema is not valid: %w", err)
+	}
+	dropRepeatedFields(doc)
+	s, err := validator.ValidateSchemaDocument(doc)
 	if err != nil {
 		return nil, fmt.Errorf("the GraphQL schema is not valid: %w", err)
 	}
@@ -56,6 +61,29 @@ func parseSDL(text string) (*Schema, error) {
 		return nil, errors.New("the GraphQL schema has no query type: declare `type Query` or a `schema { query: … }` block")
 	}
 	return &Schema{ast: s, sdl: text}, nil
+}
+
+// dropRepeatedFields removes a field declared again, with the same type, in
+// the same definition: published schemas have such slips (GitHub's SDL does),
+// and the repetition changes nothing. A field declared again with another
+// type is left for validation to reject.
+func dropRepeatedFields(doc *ast.SchemaDocument) {
+	for _, defs := range []ast.DefinitionList{doc.Definitions, doc.Extensions} {
+		for _, def := range defs {
+			seen := map[string]*ast.FieldDefinition{}
+			kept := def.Fields[:0]
+			for _, f := range def.Fields {
+				if first := seen[f.Name]; first != nil && first.Type.String() == f.Type.String() {
+					continue
+				}
+				if seen[f.Name] == nil {
+					seen[f.Name] = f
+				}
+				kept = append(kept, f)
+			}
+			def.Fields = kept
+		}
+	}
 }
 
 // SDL returns the schema as SDL text: the text it was parsed from, or the SDL

@@ -244,6 +244,7 @@ func TestParseSchemaRejectsWhatIsNotASchema(t *testing.T) {
 		{"SDL with a syntax error", "type Query { a: }", "the GraphQL schema is not valid"},
 		{"SDL referring to an unknown type", "type Query { a: Missing }", "Missing"},
 		{"SDL without a query type", "type Thing { a: Int }", "has no query type"},
+		{"SDL declaring a field twice with different types", "type Query { a: Int a: String }", "can only be defined once"},
 		{"JSON that is not an introspection result", `{"hello":"world"}`, "not an introspection result"},
 		{"an introspection response with only errors", `{"errors":[{"message":"introspection is off"}]}`, "introspection is off"},
 		{"broken JSON", `{"data":`, "looks like JSON"},
@@ -257,6 +258,14 @@ func TestParseSchemaRejectsWhatIsNotASchema(t *testing.T) {
 				t.Errorf("err = %v, want it to mention %q", err, tc.want)
 			}
 		})
+	}
+}
+
+func TestParseSchemaForgivesAFieldDeclaredTwiceTheSameWay(t *testing.T) {
+	// GitHub's published SDL has such repetitions.
+	s := mustParse(t, "type Query { a: Int b: String a: Int }")
+	if got := len(rootFields(s.AST().Query)); got != 2 {
+		t.Errorf("%d root fields, want 2", got)
 	}
 }
 
