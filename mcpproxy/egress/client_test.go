@@ -42,7 +42,7 @@ func newUpstream(t *testing.T, h http.HandlerFunc) *upstream {
 // get performs a GET with a deadline and returns the body it read.
 func get(t *testing.T, c *http.Client, rawURL string, header http.Header) (*http.Response, string, error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
 	if err != nil {

@@ -59,19 +59,19 @@ func TestDescribeNeverShowsURLSecrets(t *testing.T) {
 		want    string // substring of the description
 		inPlain bool   // err.Error() shows the secret (the reason Describe exists)
 	}{
-		{"a refusal shows the host and reason", do(prod, "http://127.0.0.1/bot"+secret+"/send?api_key="+secret, time.Second, nil),
+		{"a refusal shows the host and reason", do(prod, "http://127.0.0.1/bot"+secret+"/send?api_key="+secret, 10*time.Second, nil),
 			"refusing to connect to 127.0.0.1 (a loopback address)", true},
-		{"a closed port shows the origin", do(local, "http://127.0.0.1:"+closedPort+"/bot"+secret+"/send?api_key="+secret, time.Second, nil),
+		{"a closed port shows the origin", do(local, "http://127.0.0.1:"+closedPort+"/bot"+secret+"/send?api_key="+secret, 10*time.Second, nil),
 			"http://127.0.0.1:" + closedPort, true},
 		{"a timeout shows the origin", do(local, slow.URL+"/x?api_key="+secret, 100*time.Millisecond, nil),
 			"deadline exceeded", true},
-		{"a TLS failure shows the origin", do(local, tlsSrv.URL+"/?api_key="+secret+"#"+secret, time.Second, nil),
+		{"a TLS failure shows the origin", do(local, tlsSrv.URL+"/?api_key="+secret+"#"+secret, 10*time.Second, nil),
 			"certificate", true},
-		{"too many redirects show the origin", do(local, loop.URL+"/?token="+secret, time.Second, nil),
+		{"too many redirects show the origin", do(local, loop.URL+"/?token="+secret, 10*time.Second, nil),
 			"stopped after 2 redirects", true},
-		{"a bad header value is named, not shown", do(local, slow.URL+"/?api_key="+secret, time.Second, http.Header{"Authorization": {"Bearer " + secret + "\nx"}}),
+		{"a bad header value is named, not shown", do(local, slow.URL+"/?api_key="+secret, 10*time.Second, http.Header{"Authorization": {"Bearer " + secret + "\nx"}}),
 			"Authorization", true},
-		{"a user name in the URL is not shown", do(local, "http://"+secret+"@127.0.0.1:"+closedPort+"/", time.Second, nil),
+		{"a user name in the URL is not shown", do(local, "http://"+secret+"@127.0.0.1:"+closedPort+"/", 10*time.Second, nil),
 			"127.0.0.1", true},
 	}
 	for _, tt := range tests {
