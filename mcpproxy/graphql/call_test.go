@@ -573,6 +573,16 @@ func TestCallIsSafeForConcurrentUse(t *testing.T) {
 	for e := range errs {
 		t.Error(e)
 	}
+	introspections := 0
+	for _, r := range f.ts.received() {
+		if strings.Contains(string(r.body), "IntrospectionQuery") {
+			introspections++
+		}
+	}
+	// One load at a time per connection; Forget may start a new one.
+	if introspections < 1 || introspections > 5 {
+		t.Errorf("%d introspections for 16 calls with 4 Forgets", introspections)
+	}
 }
 
 func TestCallOfAToolWithoutMetaIsADefect(t *testing.T) {

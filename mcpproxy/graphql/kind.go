@@ -66,6 +66,7 @@ type Kind struct {
 
 	mu      sync.Mutex
 	schemas map[string]*Schema // by schemaKey; for checking `select`
+	loading map[string]*load   // by schemaKey; loads in progress
 }
 
 // maxCachedSchemas bounds the schemas a Kind keeps; one per integration is
@@ -109,20 +110,51 @@ func (k *Kind) Forget(connectionKey string) {
 // schemaFor returns the schema a call checks `select` against: the
 // configured SDL, or the endpoint's introspection result, kept per
 // connection because an endpoint may show each credential its own schema.
+// Concurrent calls that miss the cache share one load.
 func (k *Kind) schemaFor(ctx context.Context, c *integration.Connection, cfg Config) (*Schema, error) {
 	key := schemaKey(c, cfg)
-	k.mu.Lock()
-	s := k.schemas[key]
-	k.mu.Unlock()
-	if s != nil {
-		return s, nil
+	for {
+		k.mu.Lock()
+		if s := k.schemas[key]; s != nil {
+			k.mu.Unlock()
+			return s, nil
+		}
+		if l := k.loading[key]; l != nil {
+			k.mu.Unlock()
+			select {
+			case <-l.done:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+			if l.err != nil && ctx.Err() == nil && (errors.Is(l.err, context.Canceled) || errors.Is(l.err, context.DeadlineExceeded)) {
+				continue // the caller that loaded gave up; this one has not
+			}
+			return l.s, l.err
+		}
+		l := &load{done: make(chan struct{})}
+		if k.loading == nil {
+			k.loading = map[string]*load{}
+		}
+		k.loading[key] = l
+		k.mu.Unlock()
+
+		l.s, l.err = k.loadSchema(ctx, c, cfg)
+		k.mu.Lock()
+		delete(k.loading, key)
+		k.mu.Unlock()
+		if l.err == nil {
+			k.remember(key, l.s)
+		}
+		close(l.done)
+		return l.s, l.err
 	}
-	s, err := k.loadSchema(ctx, c, cfg)
-	if err != nil {
-		return nil, err
-	}
-	k.remember(key, s)
-	return s, nil
+}
+
+// load is a schema being loaded; done closes when s or err is set.
+type load struct {
+	done chan struct{}
+	s    *Schema
+	err  error
 }
 
 func (k *Kind) loadSchema(ctx context.Context, c *integration.Connection, cfg Config) (*Schema, error) {
