@@ -88,7 +88,11 @@ func (o Options) withDefaults() Options {
 // NewClient returns the guarded client. It has no overall Timeout: callers
 // bound each call with their context. Requests with a scheme other than http
 // and https, to a refused address or port, or redirecting from https to
-// http fail with a *Refused (inside a *url.Error).
+// http fail with a *Refused (inside a *url.Error). A redirect to another
+// origin keeps only a few harmless headers (Accept, Content-Type,
+// User-Agent, …), so Authorization, cookies and API-key headers of any name
+// stay behind, and it is refused if it would re-send the request body (a 307
+// or 308).
 //
 // Caller-set Accept-Encoding headers are dropped so that the transport
 // negotiates gzip itself and the size cap counts decompressed bytes; a gzip
