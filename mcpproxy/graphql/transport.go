@@ -28,7 +28,6 @@ type failure struct {
 	Code      string
 	Message   string
 	Status    int
-	Details   any
 	Retryable bool
 }
 
