@@ -108,6 +108,9 @@ func build(src *source, kdoc *openapi3.T, v30 bool) (*Document, error) {
 		op.buildTool(conv)
 	}
 	d.defs = conv.drain()
+	if conv.err != nil {
+		return nil, conv.err
+	}
 	d.schemes = securitySchemes(src, kdoc)
 	d.auth = detectAuth(d.schemes, d.servers)
 	return d, nil

@@ -105,13 +105,16 @@ func toolGroup(tags []string, path string) string {
 func toolLeaf(group, operationID, method, path string) string {
 	if operationID != "" {
 		id := operationID
-		// Strip a leading segment naming the group: "issues/create".
-		if i := strings.IndexFunc(id, func(r rune) bool { return r > 127 || !isAlnum(byte(r)) }); i > 0 {
-			if strings.EqualFold(camelCase(id[:i]), group) {
-				if rest := camelCase(id[i+1:]); rest != "" {
-					return rest
-				}
+		// Strip a leading segment naming the group: "issues/create",
+		// "Things Store_makeThing".
+		for i := 1; i < len(id); i++ {
+			if isAlnum(id[i]) || !strings.EqualFold(camelCase(id[:i]), group) {
+				continue
 			}
+			if rest := camelCase(id[i+1:]); rest != "" {
+				return rest
+			}
+			break
 		}
 		if leaf := camelCase(id); leaf != "" {
 			return leaf

@@ -2,6 +2,7 @@ package openapi
 
 import (
 	"encoding/json"
+	"fmt"
 	"regexp"
 	"strconv"
 	"strings"
@@ -31,11 +32,15 @@ type schemas struct {
 	// patterns caches whether a pattern compiles.
 	patterns map[string]bool
 	toolFile string
+	// err is the first reference to another document or to nothing met
+	// while converting.
+	err error
 }
 
 type pendingDef struct {
 	name string
-	v    *fastjson.Value
+	v    *fastjson.Value // or, for a component schema:
+	part string
 }
 
 func newSchemas(src *source, v30 bool) *schemas {
@@ -47,7 +52,7 @@ func newSchemas(src *source, v30 bool) *schemas {
 		defs:     map[string]json.RawMessage{},
 		patterns: map[string]bool{},
 	}
-	for name := range src.schemas {
+	for _, name := range src.schemaNames {
 		c.used[name] = true // component schemas keep their names
 	}
 	return c
@@ -59,36 +64,51 @@ func (c *schemas) drain() map[string]json.RawMessage {
 	for len(c.queue) > 0 {
 		p := c.queue[len(c.queue)-1]
 		c.queue = c.queue[:len(c.queue)-1]
-		c.defs[p.name] = c.convert(nil, p.v, 0)
+		v := p.v
+		if p.part != "" {
+			v = c.src.part(p.part)
+		}
+		c.defs[p.name] = c.convert(nil, v, 0)
 	}
 	return c.defs
 }
 
 // refTo returns the "#/$defs/<Name>" reference for an OpenAPI reference,
-// queuing the target for conversion; "" when the reference resolves to
-// nothing (Parse refuses those; this only guards).
+// queuing the target for conversion; "" (and c.err) when the reference
+// leads to another document or to nothing.
 func (c *schemas) refTo(ref string) string {
 	tokens, ok := refTokens(ref)
-	if !ok || tokens == nil {
+	if !ok {
+		c.fail(fmt.Errorf("the document refers to another file or URL (%q); bundle it into a single document — external references are never fetched", ref))
 		return ""
 	}
 	key := strings.Join(tokens, "\x00")
 	name, ok := c.names[key]
 	if !ok {
-		target := c.src.lookup(tokens)
-		if target == nil {
-			return ""
-		}
-		if len(tokens) == 3 && tokens[0] == "components" && tokens[1] == "schemas" {
+		var p pendingDef
+		if len(tokens) == 3 && tokens[0] == "components" && tokens[1] == "schemas" && c.src.hasSchema(tokens[2]) {
 			name = tokens[2]
+			p = pendingDef{name: name, part: "schemas/" + name}
 		} else {
+			target := c.src.lookup(tokens)
+			if target == nil {
+				c.fail(fmt.Errorf("the document refers to %q, which does not exist in it", ref))
+				return ""
+			}
 			name = c.hoistedName(tokens)
+			p = pendingDef{name: name, v: target}
 		}
 		c.names[key] = name
 		c.used[name] = true
-		c.queue = append(c.queue, pendingDef{name, target})
+		c.queue = append(c.queue, p)
 	}
 	return "#/$defs/" + escapeDefName(name)
+}
+
+func (c *schemas) fail(err error) {
+	if c.err == nil {
+		c.err = err
+	}
 }
 
 // hoistedName names a definition made for a reference into a schema or to

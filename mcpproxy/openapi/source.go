@@ -23,34 +23,162 @@ import (
 // colliding tool names is which; schemas are also converted from this tree,
 // not from kin-openapi's Schema values (see decode).
 //
+// Most of a large document is schemas and examples (GitHub's description:
+// 13 MB, two thirds of it), and a tree of every value costs several times
+// the text. So component schemas are kept as text and parsed one by one
+// when a tool reaches them; component examples, webhooks and top-level
+// extensions are not parsed at all unless a reference points into them.
+//
 // A source is used by one goroutine: fastjson values are not safe for
 // concurrent reads.
 type source struct {
 	parser fastjson.Parser
-	root   *fastjson.Value
-	// schemas indexes components.schemas by name: fastjson looks keys up by
-	// scanning, and large documents have thousands of schemas.
-	schemas map[string]*fastjson.Value
+	// root is the document without the parts kept as text (they are
+	// empty objects in it).
+	root *fastjson.Value
+	// lazy holds the text of what root leaves out: "schemas/<name>",
+	// "examples/<name>", and top-level keys.
+	lazy map[string][]byte
+	// schemaNames and exampleNames are the component names, in order.
+	schemaNames, exampleNames []string
+	parsed                    map[string]*fastjson.Value
 }
 
 // newSource parses JSON text.
 func newSource(js []byte) (*source, error) {
-	s := &source{}
-	root, err := s.parser.ParseBytes(js)
+	if !json.Valid(js) {
+		var v any
+		err := json.Unmarshal(js, &v)
+		return nil, fmt.Errorf("the document is not valid JSON or YAML: %v", err)
+	}
+	if len(js) == 0 || js[0] != '{' {
+		return nil, errors.New("not an OpenAPI document: the top level is not an object")
+	}
+	s := &source{lazy: map[string][]byte{}, parsed: map[string]*fastjson.Value{}}
+	// Rebuild the document without the lazy parts, and parse that.
+	reduced := make([]byte, 0, len(js)/2)
+	reduced = append(reduced, '{')
+	for i, m := range members(js) {
+		if i > 0 {
+			reduced = append(reduced, ',')
+		}
+		reduced = appendString(reduced, m.key)
+		reduced = append(reduced, ':')
+		switch {
+		case (strings.HasPrefix(m.key, "x-") || m.key == "webhooks") && s.lazy[m.key] == nil:
+			s.lazy[m.key] = m.raw
+			reduced = append(reduced, "{}"...)
+		case m.key == "components" && m.raw[0] == '{':
+			reduced = append(reduced, '{')
+			for j, c := range members(m.raw) {
+				if j > 0 {
+					reduced = append(reduced, ',')
+				}
+				reduced = appendString(reduced, c.key)
+				reduced = append(reduced, ':')
+				if (c.key == "schemas" || c.key == "examples") && c.raw[0] == '{' {
+					names := &s.schemaNames
+					if c.key == "examples" {
+						names = &s.exampleNames
+					}
+					for _, item := range members(c.raw) {
+						if k := c.key + "/" + item.key; s.lazy[k] == nil {
+							s.lazy[k] = item.raw
+							*names = append(*names, item.key)
+						}
+					}
+					reduced = append(reduced, "{}"...)
+				} else {
+					reduced = append(reduced, c.raw...)
+				}
+			}
+			reduced = append(reduced, '}')
+		default:
+			reduced = append(reduced, m.raw...)
+		}
+	}
+	reduced = append(reduced, '}')
+	root, err := s.parser.ParseBytes(reduced)
 	if err != nil {
 		return nil, fmt.Errorf("the document is not valid JSON or YAML: %v", err)
 	}
-	if root.Type() != fastjson.TypeObject {
-		return nil, errors.New("not an OpenAPI document: the top level is not an object")
-	}
 	s.root = root
-	s.schemas = map[string]*fastjson.Value{}
-	s.root.GetObject("components", "schemas").Visit(func(k []byte, v *fastjson.Value) {
-		if _, dup := s.schemas[string(k)]; !dup {
-			s.schemas[string(k)] = v
-		}
-	})
 	return s, nil
+}
+
+// member is one member of a JSON object, its value as text.
+type member struct {
+	key string
+	raw []byte
+}
+
+// members splits the text of a valid JSON object into its members without
+// decoding their values.
+func members(obj []byte) []member {
+	var out []member
+	i := skipSpace(obj, 1)
+	for i < len(obj) && obj[i] == '"' {
+		end := skipValue(obj, i)
+		key := string(obj[i+1 : end-1])
+		if strings.IndexByte(key, '\\') >= 0 {
+			_ = json.Unmarshal(obj[i:end], &key)
+		}
+		i = skipSpace(obj, end)
+		i = skipSpace(obj, i+1) // the colon
+		end = skipValue(obj, i)
+		out = append(out, member{key, obj[i:end]})
+		i = skipSpace(obj, end)
+		if i < len(obj) && obj[i] == ',' {
+			i = skipSpace(obj, i+1)
+		}
+	}
+	return out
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\n' || b[i] == '\r' || b[i] == '\t') {
+		i++
+	}
+	return i
+}
+
+// skipValue returns the index just past the JSON value starting at i.
+func skipValue(b []byte, i int) int {
+	if i >= len(b) {
+		return i
+	}
+	switch b[i] {
+	case '"':
+		for i++; i < len(b); i++ {
+			switch b[i] {
+			case '\\':
+				i++
+			case '"':
+				return i + 1
+			}
+		}
+		return i
+	case '{', '[':
+		depth := 0
+		for ; i < len(b); i++ {
+			switch b[i] {
+			case '"':
+				i = skipValue(b, i) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return i + 1
+				}
+			}
+		}
+		return i
+	}
+	for i < len(b) && b[i] != ',' && b[i] != '}' && b[i] != ']' && b[i] != ' ' && b[i] != '\n' && b[i] != '\r' && b[i] != '\t' {
+		i++
+	}
+	return i
 }
 
 // toJSON returns data as JSON text, converting YAML.
@@ -294,14 +422,14 @@ func (s *source) checkRefs() (deep map[string]bool, err error) {
 						err = fmt.Errorf("the document refers to another file or URL (%q); bundle it into a single document — external references are never fetched", ref)
 						return
 					}
-					if s.lookup(tokens) == nil {
+					if !s.exists(tokens) {
 						err = fmt.Errorf("the document refers to %q, which does not exist in it", ref)
 						return
 					}
 					switch {
 					case len(tokens) > 3 && tokens[0] == "components":
 						deep[tokens[1]+"/"+tokens[2]] = true
-					case len(tokens) > 0 && tokens[0] != "components":
+					case len(tokens) > 0 && s.lazy[tokens[0]] != nil:
 						deep[tokens[0]] = true
 					}
 				case literalKeys[key], strings.HasPrefix(key, "x-"):
@@ -313,7 +441,63 @@ func (s *source) checkRefs() (deep map[string]bool, err error) {
 		}
 	}
 	walk(s.root, 0)
-	return deep, err
+	if err != nil {
+		return nil, err
+	}
+	// Component schemas are text until a tool reaches them; their
+	// references are checked on the text.
+	for _, name := range s.schemaNames {
+		for _, ref := range textRefs(s.lazy["schemas/"+name]) {
+			tokens, ok := refTokens(ref)
+			switch {
+			case !ok:
+				return nil, fmt.Errorf("the document refers to another file or URL (%q); bundle it into a single document — external references are never fetched", ref)
+			case len(tokens) == 3 && tokens[0] == "components" && tokens[1] == "schemas" && !s.hasSchema(tokens[2]):
+				return nil, fmt.Errorf("the document refers to %q, which does not exist in it", ref)
+			}
+		}
+	}
+	return deep, nil
+}
+
+// textRefs finds the "$ref": "<string>" members in JSON text.
+func textRefs(raw []byte) []string {
+	var out []string
+	for i := 0; ; {
+		j := bytes.Index(raw[i:], []byte(`"$ref"`))
+		if j < 0 {
+			return out
+		}
+		i += j
+		escaped := i > 0 && raw[i-1] == '\\'
+		i += len(`"$ref"`)
+		if escaped {
+			continue
+		}
+		k := skipSpace(raw, i)
+		if k >= len(raw) || raw[k] != ':' {
+			continue
+		}
+		k = skipSpace(raw, k+1)
+		if k >= len(raw) || raw[k] != '"' {
+			continue
+		}
+		end := skipValue(raw, k)
+		var ref string
+		if json.Unmarshal(raw[k:end], &ref) == nil {
+			out = append(out, ref)
+		}
+		i = end
+	}
+}
+
+// exists reports whether a reference target exists, without parsing a
+// whole component schema to learn it.
+func (s *source) exists(tokens []string) bool {
+	if len(tokens) == 3 && tokens[0] == "components" && tokens[1] == "schemas" {
+		return s.hasSchema(tokens[2])
+	}
+	return s.lookup(tokens) != nil
 }
 
 // refTokens splits a local reference ("#/components/schemas/Pet") into
@@ -343,19 +527,44 @@ func refTokens(ref string) (tokens []string, ok bool) {
 	return parts, true
 }
 
-// lookup resolves JSON Pointer tokens in the document.
+// lookup resolves JSON Pointer tokens in the document, parsing a part
+// kept as text when the pointer leads into it.
 func (s *source) lookup(tokens []string) *fastjson.Value {
 	if tokens == nil {
 		return nil
 	}
-	if len(tokens) >= 3 && tokens[0] == "components" && tokens[1] == "schemas" {
-		v := s.schemas[tokens[2]]
+	if len(tokens) >= 3 && tokens[0] == "components" && (tokens[1] == "schemas" || tokens[1] == "examples") {
+		v := s.part(tokens[1] + "/" + tokens[2])
 		if v == nil {
 			return nil
 		}
 		return v.Get(tokens[3:]...)
 	}
+	if len(tokens) >= 1 && s.lazy[tokens[0]] != nil {
+		return s.part(tokens[0]).Get(tokens[1:]...)
+	}
 	return s.root.Get(tokens...)
+}
+
+// hasSchema reports whether components.schemas has name.
+func (s *source) hasSchema(name string) bool { return s.lazy["schemas/"+name] != nil }
+
+// part parses a part kept as text (once).
+func (s *source) part(key string) *fastjson.Value {
+	if v, ok := s.parsed[key]; ok {
+		return v
+	}
+	raw := s.lazy[key]
+	if raw == nil {
+		return nil
+	}
+	var p fastjson.Parser
+	v, err := p.ParseBytes(raw)
+	if err != nil {
+		v = nil
+	}
+	s.parsed[key] = v
+	return v
 }
 
 // deref follows $ref until it reaches an object that is not a reference.
@@ -375,18 +584,20 @@ func (s *source) deref(v *fastjson.Value) *fastjson.Value {
 }
 
 // decode reads the document into kin-openapi's model, which checks its
-// structure and resolves its references. Component schemas and examples
-// are left out (replaced by empty placeholders) unless a reference points
-// inside them, as are top-level extensions: they are most of a large
-// document (GitHub's description is 13 MB), kin-openapi decodes each schema
-// more than once, and the catalog converts schemas from the JSON tree
-// instead.
+// structure and resolves its references. Schemas are left out (replaced by
+// empty placeholders): the catalog converts them from the JSON tree
+// (schema.go), leniently, and kin-openapi would decode each more than once.
+// Component examples, webhooks and top-level extensions are left out too,
+// unless a reference points inside them.
 func (s *source) decode(deep map[string]bool) (*openapi3.T, error) {
 	root := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
 	s.root.GetObject().Visit(func(k []byte, v *fastjson.Value) {
 		key := string(k)
-		if (strings.HasPrefix(key, "x-") || key == "webhooks") && !deep[key] {
-			return
+		if s.lazy[key] != nil {
+			if !deep[key] {
+				return
+			}
+			v = s.part(key)
 		}
 		var n *yaml.Node
 		if key == "components" && v.Type() == fastjson.TypeObject {
@@ -394,19 +605,21 @@ func (s *source) decode(deep map[string]bool) (*openapi3.T, error) {
 			v.GetObject().Visit(func(k2 []byte, c *fastjson.Value) {
 				section := string(k2)
 				var sn *yaml.Node
-				if (section == "schemas" || section == "examples") && c.Type() == fastjson.TypeObject {
+				switch section {
+				case "schemas", "examples":
+					names := s.schemaNames
+					if section == "examples" {
+						names = s.exampleNames
+					}
 					sn = &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
-					c.GetObject().Visit(func(k3 []byte, item *fastjson.Value) {
-						name := string(k3)
-						var in *yaml.Node
-						if deep[section+"/"+name] {
-							in = toNode(item)
-						} else {
-							in = &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
+					for _, name := range names {
+						in := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
+						if section == "examples" && deep[section+"/"+name] {
+							in = toNode(s.part(section + "/" + name))
 						}
 						sn.Content = append(sn.Content, strNode(name), in)
-					})
-				} else {
+					}
+				default:
 					sn = toNode(c)
 				}
 				n.Content = append(n.Content, strNode(section), sn)
@@ -439,6 +652,12 @@ func toNode(v *fastjson.Value) *yaml.Node {
 		o := v.GetObject()
 		n := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Content: make([]*yaml.Node, 0, 2*o.Len())}
 		o.Visit(func(k []byte, c *fastjson.Value) {
+			if string(k) == "schema" && c.Type() != fastjson.TypeString {
+				// Schemas are converted from the JSON tree (schema.go):
+				// kin-openapi sees an empty one.
+				n.Content = append(n.Content, strNode("schema"), &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"})
+				return
+			}
 			n.Content = append(n.Content, strNode(string(k)), toNode(c))
 		})
 		return n
