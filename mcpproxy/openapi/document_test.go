@@ -302,6 +302,36 @@ func TestSwagger2IsConvertedToOpenAPI3(t *testing.T) {
 	}
 }
 
+func TestSwagger2InYAML(t *testing.T) {
+	doc := `
+swagger: 2.0
+info: {title: Y, version: '1'}
+host: y.example.com
+paths:
+  /items:
+    get:
+      operationId: listItems
+      produces: [application/json]
+      parameters:
+        - {name: ids, in: query, type: array, items: {type: integer}, collectionFormat: csv}
+      responses:
+        200: {description: ok, schema: {type: array, items: {$ref: '#/definitions/Item'}}}
+definitions:
+  Item: {type: object, properties: {id: {type: integer}}}
+`
+	cat := mustCatalog(t, doc)
+	tool := toolNamed(t, cat, "items.listItems")
+	// Converted documents come back from kin-openapi with sorted keys.
+	if string(tool.OutputSchema) != `{"items":{"$ref":"#/$defs/Item"},"type":"array"}` {
+		t.Errorf("output schema = %s", tool.OutputSchema)
+	}
+	var meta opMeta
+	_ = json.Unmarshal(tool.Meta, &meta)
+	if meta.Params[0].Style != "form" || meta.Params[0].Explode || meta.Servers[0].URL != "https://y.example.com/" {
+		t.Errorf("meta = %+v", meta)
+	}
+}
+
 const openAPI31 = `{
   "openapi": "3.1.0",
   "info": {"title": "Thirty-one", "version": "1"},

@@ -1,6 +1,7 @@
 package openapi
 
 import (
+	"encoding/json"
 	"os"
 	"runtime"
 	"syscall"
@@ -79,19 +80,13 @@ func TestGitHubDescriptionImportsQuickly(t *testing.T) {
 }
 
 func TestGitHubToolSchemasCompile(t *testing.T) {
-	if testing.Short() {
-		t.Skip("compiles 1,223 schemas")
-	}
 	data := readGitHub(t)
 	cat := mustCatalog(t, string(data))
 	for i := range cat.Tools {
-		if i%7 != 0 { // a sample keeps the test quick; every tool shares the converter
-			continue
-		}
-		compileInput(t, &cat.Tools[i], cat.Definitions)
+		compileInput(t, &cat.Tools[i], reachableDefs(cat.Tools[i].InputSchema, cat.Definitions))
 	}
 	create := toolNamed(t, cat, "issues.create")
-	s := compileInput(t, create, cat.Definitions)
+	s := compileInput(t, create, reachableDefs(create.InputSchema, cat.Definitions))
 	if err := validates(s, `{"owner":"o","repo":"r","body":{"title":"Bug","labels":["a",{"name":"b"}]}}`); err != nil {
 		t.Errorf("a valid issues.create call is refused: %v", err)
 	}
@@ -113,4 +108,23 @@ func BenchmarkGitHubImport(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// reachableDefs are the definitions a schema reaches through references:
+// what a validator needs to compile it.
+func reachableDefs(schema json.RawMessage, defs map[string]json.RawMessage) map[string]json.RawMessage {
+	out := map[string]json.RawMessage{}
+	queue := []json.RawMessage{schema}
+	for len(queue) > 0 {
+		s := queue[0]
+		queue = queue[1:]
+		for _, ref := range textRefs(s) {
+			tokens, _ := refTokens(ref)
+			if len(tokens) == 2 && tokens[0] == "$defs" && out[tokens[1]] == nil && defs[tokens[1]] != nil {
+				out[tokens[1]] = defs[tokens[1]]
+				queue = append(queue, defs[tokens[1]])
+			}
+		}
+	}
+	return out
 }

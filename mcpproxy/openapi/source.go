@@ -356,7 +356,7 @@ func (s *source) version() (major string, err error) {
 		ver := string(str)
 		switch {
 		case v.Type() != fastjson.TypeString:
-			return "", errors.New("the openapi field must be a string such as \"3.0.3\"")
+			return "", errors.New("the openapi field must be a string such as \"3.0.3\" (quote it in YAML)")
 		case strings.HasPrefix(ver, "3.0"):
 			return "3.0", nil
 		case strings.HasPrefix(ver, "3.1"), strings.HasPrefix(ver, "3.2"):
@@ -376,6 +376,21 @@ func (s *source) version() (major string, err error) {
 
 // convertSwagger converts a Swagger 2.0 document to OpenAPI 3.0 JSON.
 func convertSwagger(js []byte) ([]byte, error) {
+	// YAML's `swagger: 2.0` is a number; the model wants the string.
+	out := []byte{'{'}
+	for i, m := range members(js) {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		out = appendString(out, m.key)
+		out = append(out, ':')
+		if m.key == "swagger" {
+			out = append(out, `"2.0"`...)
+		} else {
+			out = append(out, m.raw...)
+		}
+	}
+	js = append(out, '}')
 	var d2 openapi2.T
 	if err := json.Unmarshal(js, &d2); err != nil {
 		return nil, fmt.Errorf("the Swagger 2.0 document is invalid: %v", err)
@@ -384,11 +399,11 @@ func convertSwagger(js []byte) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("the Swagger 2.0 document could not be converted to OpenAPI 3: %v", err)
 	}
-	out, err := json.Marshal(d3)
+	v3, err := json.Marshal(d3)
 	if err != nil {
 		return nil, fmt.Errorf("the Swagger 2.0 document could not be converted to OpenAPI 3: %v", err)
 	}
-	return out, nil
+	return v3, nil
 }
 
 // literalKeys hold data, not OpenAPI objects: a "$ref" inside them is not a
