@@ -8,10 +8,13 @@ package mcpproxy
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"sync"
 
+	"github.com/mcpexecutor/executor/mcpproxy/integration"
+	"github.com/mcpexecutor/executor/sandbox"
 	"github.com/mcpexecutor/executor/store"
 )
 
@@ -26,6 +29,15 @@ type Config struct {
 	Logger *slog.Logger
 	// Version is reported in serverInfo and the console.
 	Version string
+	// Kinds are the integration kinds this gateway can run.
+	Kinds []integration.Kind
+	// HTTPClient reaches upstreams. It must be the egress-guarded client in
+	// production; nil means a default client.
+	HTTPClient *http.Client
+	// Sandbox runs code-mode executions. Required for execute.
+	Sandbox *sandbox.Engine
+	// Limits bound each execution; zero values mean the sandbox defaults.
+	Limits sandbox.Limits
 }
 
 // Gateway serves the MCP endpoint and the API for one store. It is safe for
@@ -41,6 +53,10 @@ type Gateway struct {
 	sessions *sessionRegistry
 	mcp      *mcpEndpoint
 	api      http.Handler
+	catalog  *catalog
+	kinds    map[string]integration.Kind
+	egress   *http.Client
+	sandbox  *sandbox.Engine
 }
 
 // New returns a Gateway over cfg.Store.
@@ -52,7 +68,17 @@ func New(cfg Config) (*Gateway, error) {
 	if err := cfg.Organization.Validate(); err != nil {
 		return nil, err
 	}
-	g := &Gateway{store: cfg.Store, logger: cfg.Logger, cfg: cfg}
+	g := &Gateway{store: cfg.Store, logger: cfg.Logger, cfg: cfg, kinds: map[string]integration.Kind{}, egress: cfg.HTTPClient, sandbox: cfg.Sandbox}
+	for _, k := range cfg.Kinds {
+		g.kinds[k.Name()] = k
+	}
+	if g.egress == nil {
+		g.egress = &http.Client{Timeout: integration.ResponseHeadersTimeout + integration.ResponseBodyTimeout}
+	}
+	g.catalog = newCatalog(g.systemTools())
+	if err := g.catalog.load(cfg.Store, g.integrationKind); err != nil {
+		return nil, fmt.Errorf("loading the tool catalog: %w", err)
+	}
 	g.sessions = newSessionRegistry(cfg.Store, cfg.Logger)
 	g.mcp = newMCPEndpoint(g)
 	g.api = g.newAPI()

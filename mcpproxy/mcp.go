@@ -55,6 +55,7 @@ func newMCPEndpoint(g *Gateway) *mcpEndpoint {
 		server.WithStreamableHTTPLogger(g.logger.With("component", "mcp")),
 		server.WithHeartbeatInterval(25*time.Second),
 	)
+	e.registerTools()
 	return e
 }
 
@@ -62,12 +63,6 @@ func (e *mcpEndpoint) close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	_ = e.http.Shutdown(ctx)
-}
-
-// filterTools shapes the tool list per request; the code-mode tools are
-// registered by registerTools.
-func (e *mcpEndpoint) filterTools(ctx context.Context, tools []mcp.Tool) []mcp.Tool {
-	return tools
 }
 
 func (e *mcpEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -100,6 +95,7 @@ func (e *mcpEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	modern := r.Header.Get(mcp.HeaderProtocolVersion) == mcp.ProtocolVersion20260728
+	r = r.WithContext(context.WithValue(r.Context(), modeKey{}, elicitationMode(r)))
 
 	switch r.Method {
 	case http.MethodPost:

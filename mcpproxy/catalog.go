@@ -1,0 +1,194 @@
+package mcpproxy
+
+import (
+	"encoding/json"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/mcpexecutor/executor/mcpproxy/integration"
+	"github.com/mcpexecutor/executor/store"
+)
+
+// toolEntry is one tool in the catalog with its search fields precomputed,
+// so a search over thousands of tools does no string work per tool beyond
+// comparing.
+type toolEntry struct {
+	// Path is the sandbox path: the address without "tools.", e.g.
+	// "pets.user.main.pets.getPet", or a static id such as
+	// "executor.coreTools.connections.list".
+	Path        string
+	Integration string
+	Kind        string
+	Owner       string // "org", "user"; "" for static tools
+	Subject     string
+	Connection  string
+	Tool        *integration.Tool
+	Defs        map[string]json.RawMessage
+	Static      bool
+	system      *systemTool
+
+	search searchDoc
+}
+
+// Address is the full address, "tools.<path>".
+func (e *toolEntry) Address() string { return "tools." + e.Path }
+
+// connTools is one connection's tools.
+type connTools struct {
+	conn   Connection
+	kind   string
+	tools  []*toolEntry
+	byName map[string]*toolEntry
+}
+
+// catalog is the in-memory index of every tool: rebuilt for a connection when
+// its tools change, never per call.
+type catalog struct {
+	mu     sync.RWMutex
+	conns  map[string]*connTools // by connection key
+	static []*toolEntry
+	byPath map[string]*toolEntry // static tools
+}
+
+func newCatalog(system []*systemTool) *catalog {
+	c := &catalog{conns: map[string]*connTools{}, byPath: map[string]*toolEntry{}}
+	for _, st := range system {
+		e := &toolEntry{Path: st.path, Integration: "executor", Kind: "executor", Static: true, system: st, Tool: &st.tool}
+		e.search = newSearchDoc(e)
+		c.static = append(c.static, e)
+		c.byPath[e.Path] = e
+	}
+	sort.Slice(c.static, func(i, j int) bool { return c.static[i].Path < c.static[j].Path })
+	return c
+}
+
+// set replaces a connection's tools.
+func (c *catalog) set(conn Connection, kind string, cat *integration.Catalog) {
+	ct := &connTools{conn: conn, kind: kind, byName: map[string]*toolEntry{}}
+	if cat != nil {
+		for i := range cat.Tools {
+			t := &cat.Tools[i]
+			e := &toolEntry{
+				Path:        conn.Integration + "." + conn.Owner + "." + conn.Name + "." + t.Name,
+				Integration: conn.Integration,
+				Kind:        kind,
+				Owner:       conn.Owner,
+				Subject:     conn.Subject,
+				Connection:  conn.Name,
+				Tool:        t,
+				Defs:        cat.Definitions,
+			}
+			e.search = newSearchDoc(e)
+			ct.tools = append(ct.tools, e)
+			ct.byName[t.Name] = e
+		}
+	}
+	sort.Slice(ct.tools, func(i, j int) bool { return ct.tools[i].Path < ct.tools[j].Path })
+	c.mu.Lock()
+	old := c.conns[conn.key()]
+	c.conns[conn.key()] = ct
+	c.mu.Unlock()
+	if old != nil {
+		forgetValidators(old.tools)
+	}
+}
+
+func (c *catalog) remove(key string) {
+	c.mu.Lock()
+	old := c.conns[key]
+	delete(c.conns, key)
+	c.mu.Unlock()
+	if old != nil {
+		forgetValidators(old.tools)
+	}
+}
+
+func (c *catalog) removeIntegration(slug string) {
+	c.mu.Lock()
+	var gone []*toolEntry
+	for k, ct := range c.conns {
+		if ct.conn.Integration == slug {
+			gone = append(gone, ct.tools...)
+			delete(c.conns, k)
+		}
+	}
+	c.mu.Unlock()
+	forgetValidators(gone)
+}
+
+// visible returns every tool p can see, static tools first, in path order
+// within each connection. Policy filtering is the caller's.
+func (c *catalog) visible(p Principal) []*toolEntry {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	n := len(c.static)
+	for _, ct := range c.conns {
+		if ct.conn.Owner == OwnerOrg || ct.conn.Subject == p.ID {
+			n += len(ct.tools)
+		}
+	}
+	out := make([]*toolEntry, 0, n)
+	out = append(out, c.static...)
+	for _, ct := range c.conns {
+		if ct.conn.Owner == OwnerOrg || ct.conn.Subject == p.ID {
+			out = append(out, ct.tools...)
+		}
+	}
+	return out
+}
+
+// connections returns the connections p can see.
+func (c *catalog) connections(p Principal) []*connTools {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	var out []*connTools
+	for _, ct := range c.conns {
+		if ct.conn.Owner == OwnerOrg || ct.conn.Subject == p.ID {
+			out = append(out, ct)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].conn.Address() < out[j].conn.Address() })
+	return out
+}
+
+// lookup resolves a sandbox path for p: a five-segment dynamic address
+// (`<integration>.<org|user>.<connection>.<tool…>`) or a static tool id.
+func (c *catalog) lookup(p Principal, path string) (*toolEntry, bool) {
+	if parts := strings.SplitN(path, ".", 4); len(parts) == 4 && (parts[1] == OwnerOrg || parts[1] == OwnerUser) {
+		subject := ""
+		if parts[1] == OwnerUser {
+			subject = p.ID
+		}
+		c.mu.RLock()
+		defer c.mu.RUnlock()
+		ct, ok := c.conns[connectionKey(parts[1], subject, parts[0], parts[2])]
+		if !ok {
+			return nil, false
+		}
+		e, ok := ct.byName[parts[3]]
+		return e, ok
+	}
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	e, ok := c.byPath[path]
+	return e, ok
+}
+
+// load reads every connection's stored tools.
+func (c *catalog) load(st store.Store, kindOf func(integration string) string) error {
+	return st.View(func(tx store.Tx) error {
+		return tx.ForEach(store.Connections, "", func(key string, value []byte) error {
+			var conn Connection
+			if err := json.Unmarshal(value, &conn); err != nil {
+				return nil
+			}
+			var cat integration.Catalog
+			if _, err := tx.GetJSON(store.Tools, key, &cat); err != nil {
+				return nil
+			}
+			c.set(conn, kindOf(conn.Integration), &cat)
+			return nil
+		})
+	})
+}

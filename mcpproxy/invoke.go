@@ -1,0 +1,140 @@
+package mcpproxy
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/mcpexecutor/executor/mcpproxy/integration"
+)
+
+// Call is one tool call, from any entry point: code mode, the console's Run
+// panel, or a future direct endpoint. Every one goes through Invoke.
+type Call struct {
+	Principal Principal
+	// Path is the sandbox path: the tool address without "tools.".
+	Path string
+	// Args is the JSON arguments object (null or empty means {}).
+	Args json.RawMessage
+	// Source names the entry point for the audit log: "execute", "console".
+	Source string
+	// Execution is the code-mode execution the call belongs to, if any.
+	Execution string
+}
+
+// ThrownError rejects the tool call inside the sandbox (the script sees an
+// exception) instead of returning a result value. Its message is shown to
+// the agent as is, so it never carries secrets or internal details.
+type ThrownError struct{ Message string }
+
+func (e *ThrownError) Error() string { return e.Message }
+
+// builtins are sandbox paths the gateway answers itself.
+var builtins = map[string]bool{"search": true, "describe.tool": true, "executor.integrations.list": true}
+
+// Invoke is the single path every tool call takes: resolve the tool, check
+// the policy, validate the arguments, inject the connection's credential,
+// call the integration, and record the call. It returns the JSON the caller
+// sees (the `{ok,…}` union for tools, plain values for the search and
+// describe builtins), or a *ThrownError.
+func (g *Gateway) Invoke(ctx context.Context, c Call) (json.RawMessage, error) {
+	args := c.Args
+	if len(bytes.TrimSpace(args)) == 0 || bytes.Equal(bytes.TrimSpace(args), []byte("null")) {
+		args = json.RawMessage("{}")
+	}
+	if c.Path == "" {
+		return nil, &ThrownError{"Tool path missing in invocation"}
+	}
+	if builtins[c.Path] {
+		return g.invokeBuiltin(ctx, c.Principal, c.Path, args)
+	}
+	e, ok := g.catalog.lookup(c.Principal, c.Path)
+	if !ok {
+		return marshalResult(notFound(g, c.Principal, c.Path))
+	}
+	if args[0] != '{' {
+		return marshalResult(&integration.Result{Error: &integration.ToolError{
+			Code: "invalid_tool_arguments", Message: "Tool arguments must be an object.",
+		}})
+	}
+	start := time.Now()
+	res, err := g.run(ctx, c, e, args)
+	g.logger.Debug("tool call", "path", c.Path, "source", c.Source, "duration", time.Since(start), "ok", err == nil && res != nil && res.OK)
+	if err != nil {
+		var thrown *ThrownError
+		if errors.As(err, &thrown) {
+			return nil, err
+		}
+		return nil, g.defect(c.Path, err)
+	}
+	return marshalResult(res)
+}
+
+// run decides and performs a call to a catalog tool.
+func (g *Gateway) run(ctx context.Context, c Call, e *toolEntry, args json.RawMessage) (*integration.Result, error) {
+	if issues := validateArgs(e, args); len(issues) > 0 {
+		return &integration.Result{Error: &integration.ToolError{
+			Code:    "invalid_tool_arguments",
+			Message: "Tool arguments did not match the input schema.",
+			Details: map[string]any{"issues": issues},
+		}}, nil
+	}
+	if e.system != nil {
+		data, err := e.system.run(ctx, g, c.Principal, args)
+		if err != nil {
+			var te *integration.ToolError
+			if errors.As(err, &te) {
+				return &integration.Result{Error: te}, nil
+			}
+			return nil, err
+		}
+		return integration.Succeed(data, nil), nil
+	}
+	kind, ok := g.kinds[e.Kind]
+	if !ok {
+		return nil, fmt.Errorf("integration kind %q is not available in this build", e.Kind)
+	}
+	conn, err := g.resolveConnection(ctx, c.Principal, e)
+	if err != nil {
+		return nil, err
+	}
+	res, err := kind.Call(ctx, conn, e.Tool, args)
+	if err != nil {
+		return nil, err
+	}
+	if res == nil {
+		return nil, errors.New("integration returned no result")
+	}
+	return res, nil
+}
+
+func notFound(g *Gateway, p Principal, path string) *integration.Result {
+	return &integration.Result{Error: &integration.ToolError{
+		Code:    "tool_not_found",
+		Message: "Tool not found: " + path,
+		Details: map[string]any{"path": path, "suggestions": g.suggestions(p, path)},
+	}}
+}
+
+// defect hides an internal error behind a correlation id: the agent sees
+// only the id; the cause is logged.
+func (g *Gateway) defect(path string, err error) error {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	id := hex.EncodeToString(b[:])
+	g.logger.Error("internal tool error", "id", id, "path", path, "error", err)
+	return &ThrownError{Message: "Internal tool error [" + id + "]"}
+}
+
+func marshalResult(r *integration.Result) (json.RawMessage, error) {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return nil, fmt.Errorf("encoding tool result: %w", err)
+	}
+	return b, nil
+}

@@ -1,0 +1,141 @@
+package mcpproxy
+
+import (
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// Owners of connections and policies.
+const (
+	OwnerOrg  = "org"
+	OwnerUser = "user"
+)
+
+// Integration is a catalog entry shared by the whole organization: an
+// OpenAPI description, an upstream MCP server or a GraphQL endpoint. It gives
+// no access by itself; connections do.
+type Integration struct {
+	Slug        string          `json:"slug"`
+	Name        string          `json:"name"`
+	Description string          `json:"description,omitempty"`
+	Kind        string          `json:"kind"`
+	Config      json.RawMessage `json:"config,omitempty"`
+	AuthMethods []AuthMethod    `json:"authMethods"`
+	DisplayURL  string          `json:"displayUrl,omitempty"`
+	// Source is "api" for integrations added at run time, "caddyfile" for
+	// those declared in the configuration (which a reload re-applies).
+	Source    string    `json:"source,omitempty"`
+	CreatedAt time.Time `json:"createdAt"`
+	UpdatedAt time.Time `json:"updatedAt"`
+}
+
+// AuthMethod is one way to authenticate to an integration, offered as a
+// template when a connection is created.
+type AuthMethod struct {
+	Template string `json:"template"` // "none", "apikey-0", "oauth-<scheme>"
+	Kind     string `json:"kind"`     // "none", "apikey", "oauth"
+	Label    string `json:"label,omitempty"`
+	// Placements render API-key variables into requests.
+	Placements []PlacementSpec `json:"placements,omitempty"`
+	// OAuth describes an OAuth 2 flow.
+	OAuth *OAuthSpec `json:"oauth,omitempty"`
+}
+
+// PlacementSpec is where one API-key variable goes.
+type PlacementSpec struct {
+	Carrier  string `json:"carrier"` // "header" or "query"
+	Name     string `json:"name"`
+	Prefix   string `json:"prefix,omitempty"`
+	Variable string `json:"variable,omitempty"`
+	Literal  string `json:"literal,omitempty"`
+}
+
+// OAuthSpec is an OAuth 2 flow an integration supports.
+type OAuthSpec struct {
+	Grant            string   `json:"grant"` // "authorization_code" or "client_credentials"
+	AuthorizationURL string   `json:"authorizationUrl,omitempty"`
+	TokenURL         string   `json:"tokenUrl"`
+	Scopes           []string `json:"scopes,omitempty"`
+	Resource         string   `json:"resource,omitempty"`
+	Discovery        bool     `json:"discovery,omitempty"`
+}
+
+// Connection turns an integration into tools for its owner: the whole
+// organization ("org") or one principal ("user").
+type Connection struct {
+	Owner         string    `json:"owner"`
+	Subject       string    `json:"subject,omitempty"`
+	Integration   string    `json:"integration"`
+	Name          string    `json:"name"`
+	Template      string    `json:"template"`
+	Description   string    `json:"description,omitempty"`
+	IdentityLabel string    `json:"identityLabel,omitempty"`
+	ExpiresAt     time.Time `json:"expiresAt,omitzero"`
+	ToolsSyncedAt time.Time `json:"toolsSyncedAt,omitzero"`
+	// OAuth connection state (never the tokens themselves).
+	OAuthClient string    `json:"oauthClient,omitempty"`
+	OAuthScope  string    `json:"oauthScope,omitempty"`
+	Source      string    `json:"source,omitempty"`
+	CreatedAt   time.Time `json:"createdAt"`
+	UpdatedAt   time.Time `json:"updatedAt"`
+}
+
+// Address is `tools.<integration>.<owner>.<connection>`.
+func (c *Connection) Address() string {
+	return "tools." + c.Integration + "." + c.Owner + "." + c.Name
+}
+
+// key is the connection's store key: owner/subject/integration/name.
+func (c *Connection) key() string { return connectionKey(c.Owner, c.Subject, c.Integration, c.Name) }
+
+func connectionKey(owner, subject, integration, name string) string {
+	return owner + "/" + subject + "/" + integration + "/" + name
+}
+
+// namePattern is what an integration slug or connection name may be: a path
+// segment of a tool address, so no dots.
+var namePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+
+// validName reports a problem with a slug or connection name, naming the field.
+func validName(field, v string) error {
+	if !namePattern.MatchString(v) {
+		return fmt.Errorf("%s %q must be 1–63 characters of a-z, 0-9, '_' and '-', starting with a letter or digit", field, v)
+	}
+	if field == "slug" && (v == "executor" || v == "search" || v == "describe") {
+		return fmt.Errorf("slug %q is reserved", v)
+	}
+	return nil
+}
+
+// validOwner reports an owner that is neither org nor user.
+func validOwner(owner string) error {
+	if owner != OwnerOrg && owner != OwnerUser {
+		return fmt.Errorf("owner %q must be \"org\" or \"user\"", owner)
+	}
+	return nil
+}
+
+// Slugify turns a title into a slug candidate.
+func Slugify(s string) string {
+	var b strings.Builder
+	dash := false
+	for _, r := range strings.ToLower(s) {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
+			b.WriteRune(r)
+			dash = false
+		default:
+			if !dash && b.Len() > 0 {
+				b.WriteByte('-')
+				dash = true
+			}
+		}
+		if b.Len() >= 40 {
+			break
+		}
+	}
+	return strings.Trim(b.String(), "-")
+}

@@ -1,0 +1,126 @@
+package mcpproxy
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+	"golang.org/x/text/language"
+	"golang.org/x/text/message"
+)
+
+var printer = message.NewPrinter(language.English)
+
+// argValidator checks call arguments against a tool's input schema, compiled
+// once per tool. Remote references are never fetched.
+type argValidator struct {
+	once   sync.Once
+	schema *jsonschema.Schema
+	err    error
+}
+
+// validationIssue is one reason arguments do not match.
+type validationIssue struct {
+	Path    string `json:"path"`
+	Message string `json:"message"`
+}
+
+var validators sync.Map // *toolEntry → *argValidator
+
+func validatorFor(e *toolEntry) *argValidator {
+	v, _ := validators.LoadOrStore(e, &argValidator{})
+	av := v.(*argValidator)
+	av.once.Do(func() { av.schema, av.err = compileSchema(e.Tool.InputSchema, e.Defs) })
+	return av
+}
+
+// forgetValidators drops compiled schemas of replaced entries.
+func forgetValidators(entries []*toolEntry) {
+	for _, e := range entries {
+		validators.Delete(e)
+	}
+}
+
+func compileSchema(raw json.RawMessage, defs map[string]json.RawMessage) (*jsonschema.Schema, error) {
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return nil, nil
+	}
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
+	if err != nil {
+		return nil, fmt.Errorf("input schema is not JSON: %w", err)
+	}
+	obj, ok := doc.(map[string]any)
+	if !ok {
+		if b, ok := doc.(bool); ok && b {
+			return nil, nil
+		}
+		return nil, errors.New("input schema is not an object")
+	}
+	if len(defs) > 0 {
+		merged := map[string]any{}
+		for name, d := range defs {
+			v, err := jsonschema.UnmarshalJSON(bytes.NewReader(d))
+			if err == nil {
+				merged[name] = v
+			}
+		}
+		if own, ok := obj["$defs"].(map[string]any); ok {
+			for k, v := range own {
+				merged[k] = v
+			}
+		}
+		obj["$defs"] = merged
+	}
+	// Tool schemas declare no $schema or an older draft; validate with 2020-12
+	// semantics either way, without fetching anything.
+	delete(obj, "$schema")
+	delete(obj, "$id")
+	c := jsonschema.NewCompiler()
+	c.DefaultDraft(jsonschema.Draft2020)
+	c.UseLoader(jsonschema.SchemeURLLoader{})
+	if err := c.AddResource("urn:executor:tool-input", obj); err != nil {
+		return nil, err
+	}
+	return c.Compile("urn:executor:tool-input")
+}
+
+// validateArgs returns the issues that make args not match e's input schema;
+// none when the schema could not be compiled (the upstream decides then).
+func validateArgs(e *toolEntry, args json.RawMessage) []validationIssue {
+	av := validatorFor(e)
+	if av.schema == nil {
+		return nil
+	}
+	v, err := jsonschema.UnmarshalJSON(bytes.NewReader(args))
+	if err != nil {
+		return []validationIssue{{Path: "", Message: "arguments are not valid JSON"}}
+	}
+	err = av.schema.Validate(v)
+	if err == nil {
+		return nil
+	}
+	var ve *jsonschema.ValidationError
+	if !errors.As(err, &ve) {
+		return []validationIssue{{Message: err.Error()}}
+	}
+	var issues []validationIssue
+	var walk func(e *jsonschema.ValidationError)
+	walk = func(e *jsonschema.ValidationError) {
+		if len(e.Causes) == 0 {
+			issues = append(issues, validationIssue{Path: "/" + strings.Join(e.InstanceLocation, "/"), Message: e.ErrorKind.LocalizedString(printer)})
+			return
+		}
+		for _, c := range e.Causes {
+			walk(c)
+		}
+	}
+	walk(ve)
+	if len(issues) > 20 {
+		issues = issues[:20]
+	}
+	return issues
+}
