@@ -181,11 +181,11 @@ func (tg *testGateway) client(t testing.TB, principal string) *mcpClient {
 }
 
 type rpcResponse struct {
-	status  int
-	header  http.Header
-	raw     string
-	Result  json.RawMessage `json:"result"`
-	Error   *struct {
+	status int
+	header http.Header
+	raw    string
+	Result json.RawMessage `json:"result"`
+	Error  *struct {
 		Code    int    `json:"code"`
 		Message string `json:"message"`
 	} `json:"error"`

@@ -85,10 +85,10 @@ func TestSearchResultShapeAndPaging(t *testing.T) {
 	p := search(t, tg, "alice", `{"query":"get pet"}`)
 	b, _ := json.Marshal(p)
 	var shape struct {
-		Items []map[string]any `json:"items"`
-		Total int              `json:"total"`
-		HasMore    bool `json:"hasMore"`
-		NextOffset *int `json:"nextOffset"`
+		Items      []map[string]any `json:"items"`
+		Total      int              `json:"total"`
+		HasMore    bool             `json:"hasMore"`
+		NextOffset *int             `json:"nextOffset"`
 	}
 	_ = json.Unmarshal(b, &shape)
 	first := shape.Items[0]
