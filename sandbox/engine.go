@@ -1,13 +1,9 @@
 package sandbox
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"sync"
 	"time"
 	_ "unsafe" // for go:linkname
@@ -16,7 +12,7 @@ import (
 )
 
 // qjsWasm is the QuickJS wasm binary embedded in qjs v0.0.6. The sandbox
-// patches a copy of it (see wasm.go) and hands the copy to every qjs.New.
+// patches a copy of it (see wasm.go) and runs it itself (see quickjs.go).
 //
 //go:linkname qjsWasm github.com/fastschema/qjs.wasmBytes
 var qjsWasm []byte
@@ -68,8 +64,11 @@ const (
 type Engine struct {
 	opts          Options
 	log           *slog.Logger
-	wasm          []byte // patched; the same slice for every qjs.New
-	cwd           string // mounted as "/" in every runtime; does not exist
+	machine       *machine
+	interruptSlot uint32 // function-table index of the interrupt handler
+	stackLow      uint64 // the C stack of every runtime (see patchQJSWasm)
+	stackTop      uint64
+	prelude       []byte // bytecode of prelude.js, compiled by the first runtime
 	jsMemoryLimit int    // QuickJS's own allocation limit, below the wasm cap
 
 	ready    chan *vm
@@ -114,19 +113,21 @@ func New(opts Options) (*Engine, error) {
 	if len(qjsWasm) == 0 {
 		return nil, errors.New("sandbox: the QuickJS module of github.com/fastschema/qjs is missing (qjs must be v0.0.6)")
 	}
-	wasm, err := patchQJSWasm(qjsWasm, uint32(opts.MemoryLimit/wasmPage))
+	patched, err := patchQJSWasm(qjsWasm, uint32(opts.MemoryLimit/wasmPage), opts.StackSize)
 	if err != nil {
 		return nil, fmt.Errorf("sandbox: patching the QuickJS module: %w", err)
 	}
-	cwd, err := missingDir()
+	m, err := newMachine(patched.wasm, opts.CacheDir)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("sandbox: %w", err)
 	}
 	e := &Engine{
 		opts:          opts,
 		log:           opts.Logger,
-		wasm:          wasm,
-		cwd:           cwd,
+		interruptSlot: patched.interruptSlot,
+		stackLow:      uint64(patched.stackLow),
+		stackTop:      uint64(patched.stackTop),
+		machine:       m,
 		jsMemoryLimit: int(opts.MemoryLimit*3/4) - opts.StackSize,
 		ready:         make(chan *vm, max(opts.Prebuilt, 1)),
 		programs:      newProgramCache(programCacheSize),
@@ -134,8 +135,9 @@ func New(opts Options) (*Engine, error) {
 		closing:       make(chan struct{}),
 		retired:       make(chan *vm, 64),
 	}
-	first, err := e.newVM() // compiles the module with this process's settings
+	first, err := e.newVM()
 	if err != nil {
+		m.close()
 		return nil, fmt.Errorf("sandbox: %w", err)
 	}
 	if opts.Prebuilt > 0 {
@@ -148,20 +150,6 @@ func New(opts Options) (*Engine, error) {
 	e.workers.Add(1)
 	go e.retire()
 	return e, nil
-}
-
-// missingDir returns a path that does not exist, to be mounted as the
-// runtimes' file system: every file operation inside then fails.
-func missingDir() (string, error) {
-	for range 10 {
-		var b [8]byte
-		_, _ = rand.Read(b[:])
-		dir := filepath.Join(os.TempDir(), "sandbox-no-fs-"+hex.EncodeToString(b[:]), "none")
-		if _, err := os.Lstat(dir); errors.Is(err, os.ErrNotExist) {
-			return dir, nil
-		}
-	}
-	return "", errors.New("sandbox: cannot find a path that does not exist")
 }
 
 // Close stops the refill, interrupts runs in progress (they fail with a
@@ -189,6 +177,7 @@ func (e *Engine) Close() error {
 		case v := <-e.retired: // released after retire() had stopped
 			v.discard()
 		default:
+			e.machine.close()
 			return nil
 		}
 	}

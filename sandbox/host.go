@@ -5,60 +5,84 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"strconv"
-
-	"github.com/fastschema/qjs"
 )
 
-// errHost is what a script sees when a host function fails unexpectedly; the
-// details go to the Engine's Logger, never into the VM.
+// The prelude reaches the host through one function, __sbx_host(op, …),
+// which returns a number or a string; a string starting with "\x01" is an
+// error message that the prelude throws as an Error.
+const hostFunctionID = 1
+
+// Host operations (the first argument of __sbx_host; see prelude.js).
+const (
+	opStart = 1 // (path, argsJSON) → call id
+	opTake  = 2 // () → JSON {i, ok, v|e} of the result being delivered
+	opDone  = 3 // (kind, payload) → 0: the main function settled
+	opLog   = 4 // (level, JSON string) → 0
+	opEmit  = 5 // (valueJSON) → 0
+	opNow   = 6 // () → milliseconds since the epoch
+	opSeed  = 7 // () → JSON [4 × uint32]
+)
+
+// errHost is what a script sees when the host fails unexpectedly; details go
+// to the Engine's Logger, never into the VM.
 var errHost = errors.New("internal error in the sandbox host")
 
-// hostFunc is a host function body: it gets the run and the arguments
-// converted to Go strings (the prelude only passes strings).
-type hostFunc func(r *run, args []string) (*qjs.Value, error)
-
-// register installs the host functions as globals; the prelude moves them
-// into its closure and deletes the globals.
-func (v *vm) register() {
-	ctx := v.ctx
-	v.host("__sbx_start", 2, func(r *run, a []string) (*qjs.Value, error) {
-		seq, err := r.startCall(a[0], a[1])
+// host serves one __sbx_host call. args are the script's arguments (JSValues).
+func (v *vm) host(id uint32, args []uint64) (ret uint64) {
+	defer func() {
+		if p := recover(); p != nil {
+			if te, ok := p.(*trapError); ok {
+				panic(te) // the instance is dead: end the whole call
+			}
+			v.log.Error("sandbox: host function panicked", "panic", p)
+			ret = v.newString("\x01" + errHost.Error())
+		}
+	}()
+	r := v.run
+	// An int32 JSValue (NaN-boxed) has tag 0 in the high word.
+	if id != hostFunctionID || r == nil || len(args) == 0 || args[0]>>32 != 0 {
+		return v.newString("\x01" + errHost.Error())
+	}
+	arg := func(i int) string {
+		if i < len(args) {
+			return v.toString(args[i])
+		}
+		return ""
+	}
+	fail := func(err error) uint64 { return v.newString("\x01" + err.Error()) }
+	switch uint32(args[0]) {
+	case opStart:
+		seq, err := r.startCall(arg(1), arg(2))
 		if err != nil {
-			return nil, err
+			return fail(err)
 		}
-		return ctx.NewInt32(int32(seq)), nil
-	})
-	v.host("__sbx_take", 0, func(r *run, _ []string) (*qjs.Value, error) {
-		return ctx.NewString(r.takeDelivery()), nil
-	})
-	v.host("__sbx_done", 2, func(r *run, a []string) (*qjs.Value, error) {
-		r.settle(a[0], a[1])
-		return nil, nil
-	})
-	v.host("__sbx_log", 2, func(r *run, a []string) (*qjs.Value, error) {
+		return v.newNumber(float64(seq))
+	case opTake:
+		return v.newString(r.takeDelivery())
+	case opDone:
+		r.settle(arg(1), arg(2))
+	case opLog:
+		raw := arg(2)
 		var text string
-		if err := json.Unmarshal([]byte(a[1]), &text); err != nil {
-			text = a[1]
+		if json.Unmarshal([]byte(raw), &text) != nil {
+			text = raw
 		}
-		r.addLog(a[0], text)
-		return nil, nil
-	})
-	v.host("__sbx_emit", 1, func(r *run, a []string) (*qjs.Value, error) {
-		return nil, r.emit(a[0])
-	})
-	v.host("__sbx_now", 0, func(r *run, _ []string) (*qjs.Value, error) {
+		r.addLog(arg(1), text)
+	case opEmit:
+		if err := r.emit(arg(1)); err != nil {
+			return fail(err)
+		}
+	case opNow:
 		t, err := r.now()
 		if err != nil {
-			return nil, err
+			return fail(err)
 		}
-		return ctx.NewFloat64(t), nil
-	})
-	v.host("__sbx_seed", 0, func(r *run, _ []string) (*qjs.Value, error) {
+		return v.newNumber(t)
+	case opSeed:
 		s, err := r.seed()
 		if err != nil {
-			return nil, err
+			return fail(err)
 		}
 		b := []byte{'['}
 		for i, w := range s {
@@ -67,43 +91,11 @@ func (v *vm) register() {
 			}
 			b = strconv.AppendUint(b, uint64(w), 10)
 		}
-		return ctx.NewString(string(append(b, ']'))), nil
-	})
-}
-
-// host registers one function. It frees the argument values qjs cloned for
-// it, recovers its own panics (qjs would put a Go stack trace in the JS
-// error) and refuses to run without a run attached.
-func (v *vm) host(name string, nargs int, fn hostFunc) {
-	v.ctx.SetFunc(name, func(this *qjs.This) (res *qjs.Value, err error) {
-		vals := this.Args()
-		defer func() {
-			for _, a := range vals {
-				func() {
-					defer func() { _ = recover() }()
-					a.Free()
-				}()
-			}
-			if p := recover(); p != nil {
-				if r := v.run; r != nil {
-					r.e.log.Debug("sandbox: host function failed", "func", name, "panic", p)
-				}
-				res, err = nil, errHost
-			}
-		}()
-		r := v.run
-		if r == nil {
-			return nil, errors.New("no execution is attached to this runtime")
-		}
-		if len(vals) < nargs {
-			return nil, fmt.Errorf("%s: expected %d arguments", name, nargs)
-		}
-		args := make([]string, nargs)
-		for i := range args {
-			args[i] = vals[i].String()
-		}
-		return fn(r, args)
-	})
+		return v.newString(string(append(b, ']')))
+	default:
+		return fail(errHost)
+	}
+	return v.newNumber(0)
 }
 
 // newSeed returns four random words for Math.random's generator.

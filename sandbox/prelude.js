@@ -8,13 +8,20 @@
 (function () {
   "use strict";
   const g = globalThis;
-  const hStart = g.__sbx_start, hTake = g.__sbx_take, hDone = g.__sbx_done,
-    hLog = g.__sbx_log, hEmit = g.__sbx_emit, hNow = g.__sbx_now, hSeed = g.__sbx_seed;
-  for (const k of ["__sbx_start", "__sbx_take", "__sbx_done", "__sbx_log", "__sbx_emit", "__sbx_now", "__sbx_seed",
-    "QJS_PROXY_VALUE", "gc", "print", "scriptArgs", "navigator", "std", "os", "bjson",
+  const host = g.__sbx_host;
+  for (const k of ["__sbx_host", "QJS_PROXY_VALUE", "gc", "print", "scriptArgs", "navigator", "std", "os", "bjson",
     "setTimeout", "setInterval", "clearTimeout", "clearInterval"]) {
     delete g[k];
   }
+  const ErrorCtor0 = Error;
+  // call(op, …) calls the host; a result starting with "\x01" is an error.
+  function call(op, a, b) {
+    const r = host(op, a, b);
+    if (typeof r === "string" && r.charCodeAt(0) === 1) throw new ErrorCtor0(r.slice(1));
+    return r;
+  }
+  const hStart = (p, a) => call(1, p, a), hTake = () => call(2), hDone = (k, p) => call(3, k, p),
+    hLog = (l, t) => call(4, l, t), hEmit = (v) => call(5, v), hNow = () => call(6), hSeed = () => call(7);
 
   const JSONstringify = JSON.stringify, JSONparse = JSON.parse;
   const StringCtor = String, ErrorCtor = Error, TypeErrorCtor = TypeError, PromiseCtor = Promise;

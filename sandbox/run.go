@@ -10,8 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/fastschema/qjs"
 )
 
 // maxTraceEvents bounds a run's trace; only clock readings can approach it
@@ -157,8 +155,8 @@ func (r *run) execute() {
 			r.trap = p
 		}
 	}()
-	if err := r.exec(sourceFile, r.prog.js); err != nil {
-		r.evalErr = err
+	if exc := r.exec(r.evalMain); exc != "" {
+		r.evalErr = errors.New(exc)
 		return
 	}
 	for !r.done {
@@ -167,15 +165,30 @@ func (r *run) execute() {
 			return
 		}
 		r.delivering = &c
-		if err := r.exec("deliver.js", "__sbx_deliver()"); err != nil {
-			r.evalErr = err
+		if exc := r.exec(r.vm.deliver); exc != "" {
+			r.evalErr = errors.New(exc)
 			return
 		}
 	}
 }
 
-// exec evaluates code with the CPU budget running.
-func (r *run) exec(file, code string) error {
+// evalMain evaluates the program, compiling it first unless an earlier run
+// of the same code left its bytecode in the cache.
+func (r *run) evalMain() string {
+	bc := r.prog.bytecode()
+	if bc == nil {
+		var exc string
+		if bc, exc = r.vm.compile(r.vm.files.code, r.prog.js); exc != "" {
+			return exc
+		}
+		r.prog.setBytecode(bc)
+	}
+	return r.vm.evalBytecode(r.vm.files.code, bc)
+}
+
+// exec runs f (which calls into the VM) with the CPU budget running and
+// returns the text of an exception that escaped.
+func (r *run) exec(f func() string) string {
 	start := time.Now()
 	if r.remaining <= 0 {
 		r.vm.interrupt(causeBudget)
@@ -190,12 +203,7 @@ func (r *run) exec(file, code string) error {
 		r.vmTime += d
 		r.remaining -= d
 	}()
-	val, err := r.vm.ctx.Eval(file, qjs.Code(code))
-	if err != nil {
-		return err
-	}
-	val.Free()
-	return nil
+	return f()
 }
 
 // next returns the completion to deliver, waiting (with the budget clock
@@ -546,6 +554,11 @@ func (r *run) result() Result {
 			res.Status, res.Value = StatusCompleted, json.RawMessage(r.donePayload)
 			return res
 		case "throw":
+			if r.donePayload == "Error: null" && r.nearMemoryLimit() {
+				// QuickJS throws null when it cannot even allocate the
+				// "out of memory" error.
+				return fail(KindMemory, "out of memory")
+			}
 			return r.failure(res, r.donePayload)
 		default:
 			return fail(KindRuntime, r.donePayload)
@@ -593,6 +606,12 @@ func (r *run) failure(res Result, text string) Result {
 		res.ErrorKind, res.Error = KindRuntime, text
 	}
 	return res
+}
+
+// nearMemoryLimit reports whether the runtime's memory has grown to about
+// QuickJS's own allocation limit.
+func (r *run) nearMemoryLimit() bool {
+	return uint64(r.vm.mod.Memory().Size()) >= uint64(r.e.jsMemoryLimit)*9/10
 }
 
 func (r *run) timeoutMessage() string {

@@ -32,6 +32,21 @@ type program struct {
 	// lineBase is added to mapped lines: the lines dropped before the code
 	// (a Markdown fence, blank lines) minus the wrapper's first line.
 	lineBase int
+
+	mu sync.Mutex
+	bc []byte // QuickJS bytecode of js, once a run has compiled it
+}
+
+func (p *program) bytecode() []byte {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.bc
+}
+
+func (p *program) setBytecode(bc []byte) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.bc = bc
 }
 
 // prepare turns agent code into a program: code recovery (fences, a lone

@@ -5,12 +5,10 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
-	"reflect"
+	"log/slog"
 	"strings"
 	"sync"
-	"unsafe"
 
-	"github.com/fastschema/qjs"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 )
@@ -34,43 +32,41 @@ const (
 	causeSettled
 )
 
-// vm is one QuickJS runtime: built ahead of time with the prelude
-// evaluated, used by exactly one run on one goroutine, then discarded.
+// vm is one QuickJS runtime: a fresh instance of the module with the
+// prelude evaluated, used by exactly one run on one goroutine, then
+// discarded.
 type vm struct {
-	rt       *qjs.Runtime
-	ctx      *qjs.Context
 	mod      api.Module
+	fn       *qjsFuncs
+	callCtx  context.Context // carries the vm to hostProxy
+	jsctx    uint64          // JSContext*
 	sp       api.Global
 	limit    api.MutableGlobal
 	stackLow uint64 // the limit in normal operation
 	stackTop uint64
 	memMax   uint64
+	files    struct{ code, deliver uint32 } // C strings for eval
 
-	mu    sync.Mutex // orders interrupt() against reads of cause/limit
+	mu    sync.Mutex // orders interrupt() against reads of cause
 	cause cause
 
 	// run is the execution using this runtime; host functions report to it.
 	// Written once before the first call into the runtime, on the goroutine
 	// that then owns it.
 	run *run
+	log *slog.Logger
 }
 
-// newVM creates a runtime: qjs.New with the patched module, C stack moved to
-// a heap block of stackSize bytes, host functions registered, prelude run.
+// newVM instantiates the module, creates the QuickJS runtime, installs the
+// interrupt handler and the host function, and evaluates the prelude.
 func (e *Engine) newVM() (_ *vm, err error) {
-	rt, err := qjs.New(qjs.Option{
-		Context:          context.Background(),
-		CWD:              e.cwd,
-		CacheDir:         e.opts.CacheDir,
-		QuickJSWasmBytes: e.wasm,
-		MemoryLimit:      e.jsMemoryLimit,
-		Stdout:           discard{},
-		Stderr:           discard{},
-	})
+	mod, err := e.machine.rt.InstantiateModule(context.Background(), e.machine.compiled,
+		wazero.NewModuleConfig().WithName("").WithStartFunctions())
 	if err != nil {
-		return nil, fmt.Errorf("creating a QuickJS runtime: %w", err)
+		return nil, fmt.Errorf("instantiating QuickJS: %w", err)
 	}
-	v := &vm{rt: rt, ctx: rt.Context(), memMax: uint64(e.opts.MemoryLimit)}
+	v := &vm{mod: mod, memMax: uint64(e.opts.MemoryLimit), log: e.log}
+	v.callCtx = context.WithValue(context.Background(), vmKey{}, v)
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("preparing a QuickJS runtime: %v", p)
@@ -79,48 +75,70 @@ func (e *Engine) newVM() (_ *vm, err error) {
 			v.discard()
 		}
 	}()
-	if v.mod, err = innerModule(rt); err != nil {
+	if v.fn, err = e.machine.exports(mod); err != nil {
 		return nil, err
 	}
-	sp, ok1 := v.mod.ExportedGlobal(exportStackPointer).(api.MutableGlobal)
-	limit, ok2 := v.mod.ExportedGlobal(exportStackLimit).(api.MutableGlobal)
+	sp, ok1 := mod.ExportedGlobal(exportStackPointer).(api.MutableGlobal)
+	limit, ok2 := mod.ExportedGlobal(exportStackLimit).(api.MutableGlobal)
 	if !ok1 || !ok2 {
 		return nil, errors.New("the patched module lacks its stack globals")
 	}
 	v.sp, v.limit = sp, limit
-	size := uint64(e.opts.StackSize) + stackGuard
-	base := rt.Malloc(size)
-	if base == 0 {
-		return nil, errors.New("cannot allocate the C stack")
-	}
-	v.stackTop = (base + size) &^ 15
-	v.stackLow = base + stackGuard
-	sp.Set(v.stackTop)
-	limit.Set(v.stackLow)
 
-	v.register()
-	val, err := v.ctx.Eval("prelude.js", qjs.Code(preludeJS))
-	if err != nil {
-		return nil, fmt.Errorf("evaluating the prelude: %w", err)
+	qjs := uint32(v.call(v.fn.newQJS, uint64(e.jsMemoryLimit), 0, 0, 0))
+	if qjs == 0 {
+		return nil, errors.New("New_QJS failed")
 	}
-	val.Free()
+	v.jsctx = v.call(v.fn.getContext, uint64(qjs))
+	jsrt, _ := mod.Memory().ReadUint32Le(qjs) // QJSRuntime{JSRuntime *runtime; JSContext *context}
+	if err := v.installInterruptHandler(jsrt, e.interruptSlot); err != nil {
+		return nil, err
+	}
+
+	v.stackLow, v.stackTop = e.stackLow, e.stackTop
+
+	v.files.code = v.cstring(sourceFile)
+	v.files.deliver = v.cstring("deliver.js")
+	v.setGlobalFunction("__sbx_host", hostFunctionID)
+	prelude := v.cstring("prelude.js")
+	if e.prelude == nil { // the first runtime of the Engine, built by New
+		bc, exc := v.compile(prelude, preludeJS)
+		if exc != "" {
+			return nil, fmt.Errorf("compiling the prelude: %s", exc)
+		}
+		e.prelude = bc
+	}
+	if exc := v.evalBytecode(prelude, e.prelude); exc != "" {
+		return nil, fmt.Errorf("evaluating the prelude: %s", exc)
+	}
 	return v, nil
 }
 
+// deliver hands the pending tool result to the script (see prelude.js).
+func (v *vm) deliver() string {
+	return v.eval(v.files.deliver, "__sbx_deliver()")
+}
 
-// discard drops the runtime. It never calls into QuickJS (a trapped module
-// may trap again, and freeing a heap that is thrown away anyway only costs
-// time): it closes the wazero runtime, which releases the linear memory.
-// qjs v0.0.6 never closes that runtime itself (≈24 KB leaked per New).
-func (v *vm) discard() {
-	w, err := innerWazero(v.rt)
-	if err != nil {
-		return
+// installInterruptHandler points JSRuntime.interrupt_handler at the handler
+// the patch added (see patchQJSWasm).
+func (v *vm) installInterruptHandler(jsrt, slot uint32) error {
+	mem := v.mod.Memory()
+	h, ok1 := mem.ReadUint32Le(jsrt + jsRuntimeInterruptHandler)
+	o, ok2 := mem.ReadUint32Le(jsrt + jsRuntimeInterruptOpaque)
+	if jsrt == 0 || !ok1 || !ok2 || h != 0 || o != 0 {
+		return errors.New("unexpected JSRuntime layout")
 	}
-	func() {
-		defer func() { _ = recover() }()
-		_ = w.Close(context.Background())
-	}()
+	if !mem.WriteUint32Le(jsrt+jsRuntimeInterruptHandler, slot) {
+		return errors.New("cannot install the interrupt handler")
+	}
+	return nil
+}
+
+// discard drops the runtime: closing the instance releases its memory. It
+// never calls into QuickJS (a trapped instance may trap again, and freeing
+// a heap that is thrown away anyway only costs time).
+func (v *vm) discard() {
+	_ = v.mod.Close(context.Background())
 }
 
 // interrupt makes the next function entry inside the VM trap. Safe from any
@@ -150,41 +168,4 @@ func (v *vm) trapKind(p any) ErrorKind {
 		return KindMemory
 	}
 	return KindInternal
-}
-
-// discard is the stdout/stderr of every runtime: nothing the guest writes
-// reaches the process's streams.
-type discard struct{}
-
-func (discard) Write(p []byte) (int, error) { return len(p), nil }
-
-// innerWazero and innerModule reach the unexported fields of qjs.Runtime
-// (pinned at v0.0.6; TestQJSInternals fails if they change).
-func innerWazero(rt *qjs.Runtime) (wazero.Runtime, error) {
-	w, err := unexported[wazero.Runtime](rt, "wrt")
-	if err == nil && w == nil {
-		err = errors.New("qjs.Runtime.wrt is nil")
-	}
-	return w, err
-}
-
-func innerModule(rt *qjs.Runtime) (api.Module, error) {
-	m, err := unexported[api.Module](rt, "module")
-	if err == nil && m == nil {
-		err = errors.New("qjs.Runtime.module is nil")
-	}
-	return m, err
-}
-
-func unexported[T any](rt *qjs.Runtime, name string) (T, error) {
-	var zero T
-	f := reflect.ValueOf(rt).Elem().FieldByName(name)
-	if !f.IsValid() {
-		return zero, fmt.Errorf("qjs.Runtime has no field %q (qjs must be v0.0.6)", name)
-	}
-	v, ok := reflect.NewAt(f.Type(), unsafe.Pointer(f.UnsafeAddr())).Elem().Interface().(T)
-	if !ok && !f.IsNil() {
-		return zero, fmt.Errorf("qjs.Runtime.%s has type %s", name, f.Type())
-	}
-	return v, nil
 }

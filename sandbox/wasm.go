@@ -2,7 +2,9 @@ package sandbox
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 )
@@ -14,10 +16,11 @@ import (
 //   - its linear memory has no maximum (4 GiB per runtime is possible), so the
 //     memory section gets one;
 //   - QuickJS's C stack check is compiled out for WASI and the 64 KiB C stack
-//     sits right above the static data, so deep recursion silently overwrites
-//     the interpreter's globals. Every function now starts with
-//     "if (__stack_pointer < sbx_stack_limit) unreachable". The limit is a new
-//     exported global that the host sets per runtime, which also makes it the
+//     sits right above the static data, so deep recursion (≈275 JS calls)
+//     silently overwrites the interpreter's globals. The stack moves to a
+//     block of StackSize bytes at the start of the heap, and every function
+//     now starts with "if (__stack_pointer < sbx_stack_limit) unreachable".
+//     The limit is a new exported global, which also makes it the
 //     interrupt: setting it to 0xFFFFFFFF traps the next function entry, and
 //     every JS loop calls a function at least every 10,000 bytecodes
 //     (QuickJS's interrupt poll). That replaces wazero's CloseOnContextDone,
@@ -86,11 +89,15 @@ var stackCheck = []byte{0x23, 0x00, 0x23, 0x01, 0x49, 0x04, 0x40, 0x00, 0x0b}
 
 // Wasm section ids used below.
 const (
-	secImport = 2
-	secMemory = 5
-	secGlobal = 6
-	secExport = 7
-	secCode   = 10
+	secType     = 1
+	secImport   = 2
+	secFunction = 3
+	secTable    = 4
+	secMemory   = 5
+	secGlobal   = 6
+	secExport   = 7
+	secElem     = 9
+	secCode     = 10
 )
 
 type wasmSection struct {
@@ -158,103 +165,239 @@ func (r *reader) bytes(n int) []byte {
 	return r.b[r.p-n : r.p]
 }
 
+// qjsWasmSHA256 is the hash of qjs.wasm in github.com/fastschema/qjs
+// v0.0.6. Everything below (function indices, struct offsets, bodies) was
+// read off that binary, so any other one is refused.
+const qjsWasmSHA256 = "88fcbeead33cca3ec8394feb0fb3eec8047ec9ac5062aba7a63799cee11989b7"
+
+// Offsets in QuickJS-ng's JSRuntime (read off __js_poll_interrupts).
+const (
+	jsRuntimeInterruptHandler = 152
+	jsRuntimeInterruptOpaque  = 156
+)
+
+// scratchAddr is 8 bytes of linear memory nothing uses (static data starts
+// at 1024): clock_time_get writes its result there.
+const scratchAddr = 16
+
+// patchedModule is the rewritten qjs.wasm.
+type patchedModule struct {
+	wasm []byte
+	// interruptSlot is the function-table index of the added interrupt
+	// handler, to be stored in JSRuntime.interrupt_handler.
+	interruptSlot uint32
+	// The C stack: it grows down from stackTop; below stackLow (the
+	// initial sbx_stack_limit) every function entry traps.
+	stackLow, stackTop uint32
+}
+
 // patchQJSWasm returns a copy of the qjs.wasm binary with the memory maximum
-// set to maxPages, the stack/interrupt check in every function and the
-// std/os/bjson modules removed. It fails, rather than guessing, if the binary
-// is not the one it was written for.
-func patchQJSWasm(in []byte, maxPages uint32) ([]byte, error) {
+// set to maxPages, the stack/interrupt check in every function, the
+// std/os/bjson modules removed and an interrupt handler added. QuickJS calls
+// the handler every 10,000 interpreter steps and regexp backtracking steps;
+// it calls a WASI host function, which gives the Go scheduler a point to
+// stop the goroutine: without one a busy loop in compiled wasm would hold up
+// every garbage collection in the process (and with it, the timer that
+// interrupts the loop).
+func patchQJSWasm(in []byte, maxPages uint32, stackSize int) (*patchedModule, error) {
+	if sum := sha256.Sum256(in); hex.EncodeToString(sum[:]) != qjsWasmSHA256 {
+		return nil, errors.New("qjs.wasm is not the binary of github.com/fastschema/qjs v0.0.6; the sandbox is written for that one")
+	}
 	secs, err := readSections(in)
 	if err != nil {
 		return nil, err
 	}
-	var importedFuncs uint64
+	m := &moduleInfo{}
 	for _, s := range secs {
-		if s.id == secImport {
-			if importedFuncs, err = countImportedFuncs(s.body); err != nil {
-				return nil, fmt.Errorf("import section: %w", err)
-			}
+		if err := m.read(s); err != nil {
+			return nil, fmt.Errorf("section %d: %w", s.id, err)
 		}
 	}
-	target := -1 // index of New_QJSContext among the module's own functions
-	for _, s := range secs {
-		if s.id == secExport {
-			idx, ok, err := findFuncExport(s.body, newQJSContextExport)
-			if err != nil {
-				return nil, fmt.Errorf("export section: %w", err)
-			}
-			if !ok || idx < importedFuncs {
-				return nil, fmt.Errorf("export %s not found", newQJSContextExport)
-			}
-			target = int(idx - importedFuncs)
-		}
+	if m.target < 0 || m.clockImport < 0 || m.handlerType < 0 || m.ownFuncs == 0 || m.heapBase == 0 {
+		return nil, errors.New("unexpected module layout")
 	}
-	if target < 0 {
-		return nil, errors.New("no export section")
+	// The new C stack takes the start of the heap: wasi-libc's malloc only
+	// grows the memory from its current end, so the initial memory beyond
+	// __heap_base is never handed out. Sizing the initial memory to hold the
+	// stack costs no copy and no allocation at run time.
+	low := (m.heapBase + 15) &^ 15
+	stackLow := low + stackGuard
+	stackTop := (stackLow + uint64(stackSize)) &^ 15
+	minPages := (stackTop + wasmPage - 1) / wasmPage
+	if minPages >= uint64(maxPages)/2 {
+		return nil, fmt.Errorf("a %d-byte stack does not fit in %d pages of memory", stackSize, maxPages)
 	}
-
+	handler := m.importedFuncs + m.ownFuncs // index of the added function
 	out := append([]byte{}, in[:8]...)
-	seen := map[byte]bool{}
 	for _, s := range secs {
 		body := s.body
 		switch s.id {
+		case secFunction:
+			body, err = appendToVector(body, binary.AppendUvarint(nil, uint64(m.handlerType)))
+		case secTable:
+			body, err = growTable(body)
 		case secMemory:
-			body, err = capMemory(body, maxPages)
+			body, err = capMemory(body, uint32(minPages), maxPages)
 		case secGlobal:
-			body, err = addLimitGlobal(body)
+			body, err = rewriteGlobals(body, uint32(stackTop), uint32(stackLow))
 		case secExport:
 			body, err = addGlobalExports(body)
+		case secElem:
+			var slot uint32
+			body, slot, err = addTableEntry(body, handler)
+			m.slot = slot
 		case secCode:
-			body, err = instrumentCode(body, target, importedFuncs)
+			body, err = instrumentCode(body, m.target, m.importedFuncs, handlerBody(m.clockImport))
 		}
 		if err != nil {
 			return nil, fmt.Errorf("section %d: %w", s.id, err)
 		}
-		seen[s.id] = true
 		out = append(out, s.id)
 		out = binary.AppendUvarint(out, uint64(len(body)))
 		out = append(out, body...)
 	}
-	for _, id := range []byte{secMemory, secGlobal, secExport, secCode} {
-		if !seen[id] {
-			return nil, fmt.Errorf("section %d missing", id)
-		}
+	if m.slot == 0 {
+		return nil, errors.New("no element section")
 	}
-	return out, nil
+	return &patchedModule{wasm: out, interruptSlot: m.slot, stackLow: uint32(stackLow), stackTop: uint32(stackTop)}, nil
 }
 
-func countImportedFuncs(body []byte) (uint64, error) {
+// moduleInfo is what the patcher needs to know before rewriting.
+type moduleInfo struct {
+	importedFuncs uint64
+	ownFuncs      uint64
+	clockImport   int64 // wasi clock_time_get
+	handlerType   int64 // (i32, i32) -> i32
+	target        int   // New_QJSContext among the module's own functions
+	heapBase      uint64 // initial __stack_pointer, which is __heap_base
+	slot          uint32
+}
+
+func (m *moduleInfo) read(s wasmSection) error {
+	var err error
+	switch s.id {
+	case secType:
+		m.handlerType = findFuncType(s.body, []byte{0x60, 2, 0x7f, 0x7f, 1, 0x7f})
+	case secImport:
+		m.importedFuncs, m.clockImport, err = readImports(s.body)
+	case secFunction:
+		r := &reader{b: s.body}
+		m.ownFuncs = r.uleb()
+		err = r.err
+	case secGlobal:
+		m.heapBase, err = stackPointerInit(s.body)
+	case secExport:
+		idx, ok, err2 := findFuncExport(s.body, newQJSContextExport)
+		switch {
+		case err2 != nil:
+			err = err2
+		case !ok || idx < m.importedFuncs:
+			err = fmt.Errorf("export %s not found", newQJSContextExport)
+		default:
+			m.target = int(idx - m.importedFuncs)
+		}
+	}
+	return err
+}
+
+// handlerBody is the interrupt handler, (rt, opaque) -> 0: it only calls
+// clock_time_get(CLOCK_MONOTONIC, 0, scratch) so that the goroutine passes
+// through Go.
+func handlerBody(clockImport int64) []byte {
+	b := []byte{0x00, 0x41, 0x01, 0x42, 0x00, 0x41, scratchAddr, 0x10}
+	b = binary.AppendUvarint(b, uint64(clockImport))
+	return append(b, 0x1a, 0x41, 0x00, 0x0b) // drop; i32.const 0; end
+}
+
+func findFuncType(body []byte, want []byte) int64 {
 	r := &reader{b: body}
 	n := r.uleb()
-	var funcs uint64
-	for i := uint64(0); i < n && r.err == nil; i++ {
-		r.bytes(int(r.uleb())) // module
-		r.bytes(int(r.uleb())) // name
-		switch kind := r.byte(); kind {
-		case 0x00: // func: type index
-			r.uleb()
-			funcs++
-		case 0x01: // table: reftype + limits
-			r.byte()
-			readLimits(r)
-		case 0x02: // memory
-			readLimits(r)
-		case 0x03: // global
-			r.byte()
-			r.byte()
-			// An imported global would shift the index of __stack_pointer.
-			return 0, errors.New("imported globals are not supported")
-		default:
-			return 0, fmt.Errorf("unknown import kind %d", kind)
+	for i := int64(0); uint64(i) < n && r.err == nil; i++ {
+		start := r.p
+		if r.byte() != 0x60 {
+			return -1
+		}
+		r.bytes(int(r.uleb())) // params
+		r.bytes(int(r.uleb())) // results
+		if bytes.Equal(r.b[start:r.p], want) {
+			return i
 		}
 	}
-	return funcs, r.err
+	return -1
 }
 
-func readLimits(r *reader) {
-	if flags := r.byte(); flags&1 != 0 {
-		r.uleb()
+func readImports(body []byte) (funcs uint64, clock int64, err error) {
+	r := &reader{b: body}
+	n := r.uleb()
+	clock = -1
+	for i := uint64(0); i < n && r.err == nil; i++ {
+		mod := string(r.bytes(int(r.uleb())))
+		name := string(r.bytes(int(r.uleb())))
+		switch kind := r.byte(); kind {
+		case 0x00:
+			r.uleb()
+			if mod == "wasi_snapshot_preview1" && name == "clock_time_get" {
+				clock = int64(funcs)
+			}
+			funcs++
+		default:
+			// Tables, memories or globals would shift the indices this
+			// patcher relies on.
+			return 0, 0, fmt.Errorf("unexpected import kind %d", kind)
+		}
 	}
-	r.uleb()
+	return funcs, clock, r.err
+}
+
+// appendToVector appends one encoded item to a section that is a vector.
+func appendToVector(body, item []byte) ([]byte, error) {
+	r := &reader{b: body}
+	n := r.uleb()
+	if r.err != nil {
+		return nil, r.err
+	}
+	out := binary.AppendUvarint(nil, n+1)
+	out = append(out, body[r.p:]...)
+	return append(out, item...), nil
+}
+
+// growTable adds one slot to the only table.
+func growTable(body []byte) ([]byte, error) {
+	r := &reader{b: body}
+	if r.uleb() != 1 || r.byte() != 0x70 {
+		return nil, errors.New("expected one funcref table")
+	}
+	flags := r.byte()
+	min := r.uleb()
+	out := []byte{1, 0x70, flags}
+	out = binary.AppendUvarint(out, min+1)
+	if flags&1 != 0 {
+		out = binary.AppendUvarint(out, r.uleb()+1)
+	}
+	return out, r.err
+}
+
+// addTableEntry appends fn to the only (active, table 0, i32.const offset)
+// element segment and returns its table index.
+func addTableEntry(body []byte, fn uint64) ([]byte, uint32, error) {
+	r := &reader{b: body}
+	if r.uleb() != 1 || r.uleb() != 0 || r.byte() != 0x41 {
+		return nil, 0, errors.New("expected one active element segment at a constant offset")
+	}
+	offset := r.uleb() // small and positive, so its SLEB and ULEB agree
+	if r.byte() != 0x0b {
+		return nil, 0, errors.New("unexpected element offset expression")
+	}
+	head := r.p
+	count := r.uleb()
+	if r.err != nil || offset >= 64 {
+		return nil, 0, errors.New("unexpected element segment")
+	}
+	out := append([]byte{}, body[:head]...)
+	out = binary.AppendUvarint(out, count+1)
+	out = append(out, body[r.p:]...)
+	out = binary.AppendUvarint(out, fn)
+	return out, uint32(offset + count), nil
 }
 
 func findFuncExport(body []byte, name string) (uint64, bool, error) {
@@ -271,7 +414,7 @@ func findFuncExport(body []byte, name string) (uint64, bool, error) {
 	return 0, false, r.err
 }
 
-func capMemory(body []byte, maxPages uint32) ([]byte, error) {
+func capMemory(body []byte, minPages, maxPages uint32) ([]byte, error) {
 	r := &reader{b: body}
 	if r.uleb() != 1 || r.byte() != 0x00 { // one memory, flags: min only
 		return nil, errors.New("expected one memory without a maximum")
@@ -280,6 +423,7 @@ func capMemory(body []byte, maxPages uint32) ([]byte, error) {
 	if r.err != nil {
 		return nil, r.err
 	}
+	min = max(min, uint64(minPages))
 	if min > uint64(maxPages) {
 		return nil, fmt.Errorf("memory limit (%d pages) is below the module's minimum (%d pages)", maxPages, min)
 	}
@@ -287,24 +431,63 @@ func capMemory(body []byte, maxPages uint32) ([]byte, error) {
 	return binary.AppendUvarint(out, uint64(maxPages)), nil
 }
 
-// addLimitGlobal appends global 1: (mut i32) = 0, i.e. "no check" until the
-// host sets it.
-func addLimitGlobal(body []byte) ([]byte, error) {
+// stackPointerInit reads the initial value of global 0, the mutable i32
+// __stack_pointer (the only global: 7f 01 41 <sleb> 0b).
+func stackPointerInit(body []byte) (uint64, error) {
 	r := &reader{b: body}
-	n := r.uleb()
-	if r.err != nil || n < 1 {
-		return nil, errors.New("expected __stack_pointer as global 0")
+	if r.uleb() != 1 || r.byte() != 0x7f || r.byte() != 0x01 || r.byte() != 0x41 {
+		return 0, errors.New("expected __stack_pointer as the only global")
 	}
-	// Global 0 must be the mutable i32 stack pointer: 7f 01 41 <sleb> 0b.
-	if r.byte() != 0x7f || r.byte() != 0x01 || r.byte() != 0x41 {
-		return nil, errors.New("global 0 is not a mutable i32 (__stack_pointer)")
+	v, n := sleb32(r.b[r.p:])
+	if n == 0 || v <= 0 || r.p+n >= len(r.b) || r.b[r.p+n] != 0x0b {
+		return 0, errors.New("unexpected __stack_pointer initializer")
 	}
-	if n != 1 {
-		return nil, fmt.Errorf("expected exactly one global, found %d", n)
+	return uint64(v), nil
+}
+
+func sleb32(b []byte) (int64, int) {
+	var v int64
+	var shift uint
+	for i, c := range b {
+		if i >= 5 {
+			return 0, 0
+		}
+		v |= int64(c&0x7f) << shift
+		shift += 7
+		if c&0x80 == 0 {
+			if shift < 64 && c&0x40 != 0 {
+				v |= -1 << shift
+			}
+			return v, i + 1
+		}
 	}
-	out := binary.AppendUvarint(nil, n+1)
-	out = append(out, body[len(binary.AppendUvarint(nil, n)):]...)
-	return append(out, 0x7f, 0x01, 0x41, 0x00, 0x0b), nil
+	return 0, 0
+}
+
+func appendSLEB(b []byte, v int64) []byte {
+	for {
+		c := byte(v & 0x7f)
+		v >>= 7
+		if v == 0 && c&0x40 == 0 || v == -1 && c&0x40 != 0 {
+			return append(b, c)
+		}
+		b = append(b, c|0x80)
+	}
+}
+
+// rewriteGlobals starts __stack_pointer at stackTop and appends global 1,
+// sbx_stack_limit (mut i32) = stackLow.
+func rewriteGlobals(body []byte, stackTop, stackLow uint32) ([]byte, error) {
+	if _, err := stackPointerInit(body); err != nil {
+		return nil, err
+	}
+	out := []byte{2}
+	for _, init := range []uint32{stackTop, stackLow} {
+		out = append(out, 0x7f, 0x01, 0x41)
+		out = appendSLEB(out, int64(init))
+		out = append(out, 0x0b)
+	}
+	return out, nil
 }
 
 func addGlobalExports(body []byte) ([]byte, error) {
@@ -325,9 +508,9 @@ func addGlobalExports(body []byte) ([]byte, error) {
 }
 
 // instrumentCode prepends stackCheck to every function body (after its local
-// declarations) and empties the functions New_QJSContext (own function
-// `target`) uses to register std/os/bjson.
-func instrumentCode(body []byte, target int, importedFuncs uint64) ([]byte, error) {
+// declarations), empties the functions New_QJSContext (own function
+// `target`) uses to register std/os/bjson, and appends the body extra.
+func instrumentCode(body []byte, target int, importedFuncs uint64, extra []byte) ([]byte, error) {
 	r := &reader{b: body}
 	n := r.uleb()
 	funcs := make([][]byte, 0, n)
@@ -350,7 +533,8 @@ func instrumentCode(body []byte, target int, importedFuncs uint64) ([]byte, erro
 		}
 		funcs[f-importedFuncs] = emptyBody
 	}
-	out := binary.AppendUvarint(make([]byte, 0, len(body)+len(funcs)*len(stackCheck)+16), n)
+	funcs = append(funcs, extra)
+	out := binary.AppendUvarint(make([]byte, 0, len(body)+len(funcs)*len(stackCheck)+32), uint64(len(funcs)))
 	for i, fn := range funcs {
 		lr := &reader{b: fn}
 		for groups := lr.uleb(); groups > 0 && lr.err == nil; groups-- {
