@@ -266,9 +266,9 @@ func patchQJSWasm(in []byte, maxPages uint32, stackSize int) (*patchedModule, er
 type moduleInfo struct {
 	importedFuncs uint64
 	ownFuncs      uint64
-	clockImport   int64 // wasi clock_time_get
-	handlerType   int64 // (i32, i32) -> i32
-	target        int   // New_QJSContext among the module's own functions
+	clockImport   int64  // wasi clock_time_get
+	handlerType   int64  // (i32, i32) -> i32
+	target        int    // New_QJSContext among the module's own functions
 	heapBase      uint64 // initial __stack_pointer, which is __heap_base
 	slot          uint32
 }
