@@ -95,6 +95,7 @@ type Kind struct {
 	opts     Options
 	log      *slog.Logger
 	startSem chan struct{}
+	maxLine  int // bytes of one message from a stdio child
 
 	mu     sync.Mutex
 	ups    map[string]*upstream
@@ -132,6 +133,7 @@ func New(opts Options) *Kind {
 		opts:       opts,
 		log:        opts.Logger,
 		startSem:   make(chan struct{}, opts.MaxConcurrentStarts),
+		maxLine:    maxLineBytes,
 		ups:        map[string]*upstream{},
 		stopReaper: make(chan struct{}),
 	}

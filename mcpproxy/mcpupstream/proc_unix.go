@@ -25,8 +25,3 @@ func signalGroup(pid int, kill bool) {
 	}
 	_ = syscall.Kill(-pid, sig)
 }
-
-// groupAlive reports whether any process is left in the group led by pid.
-func groupAlive(pid int) bool {
-	return syscall.Kill(-pid, 0) == nil
-}

@@ -180,7 +180,9 @@ func (u *upstream) secrets() []string {
 	}
 	for _, m := range []map[string]string{u.cfg.Headers, u.cfg.QueryParams, u.cfg.Env} {
 		for _, v := range m {
-			if len(v) >= 4 {
+			// A value with ${…} references is a template, not a secret; the
+			// values it takes are the credential's.
+			if len(v) >= 4 && !strings.Contains(v, "${") {
 				out = append(out, v)
 			}
 		}

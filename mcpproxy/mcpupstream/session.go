@@ -50,8 +50,9 @@ func newSession(u *upstream, gen uint64) *session {
 func (s *session) start(ctx context.Context, t transport.Interface) error {
 	s.t = t
 	var opts []client.ClientOption
-	if s.u.isLegacy() {
-		// Learned on an earlier connect: skip the server/discover probe.
+	if _, sse := t.(*sseTap); sse || s.u.isLegacy() {
+		// HTTP+SSE predates 2026-07-28, and a legacy upstream learned on an
+		// earlier connect stays one: skip the server/discover probe.
 		opts = append(opts, client.WithProtocolVersion(mcp.LATEST_LEGACY_PROTOCOL_VERSION))
 	}
 	cl := client.NewClient(t, opts...)

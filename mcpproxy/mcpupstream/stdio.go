@@ -89,7 +89,7 @@ func (s *session) connectStdio(ctx context.Context) error {
 		return err
 	}
 	s.proc = p
-	t := transport.NewIO(&lineLimit{r: p.stdout, max: maxLineBytes, overflow: p.overflow}, p.stdin, nil)
+	t := transport.NewIO(&lineLimit{r: p.stdout, max: u.k.maxLine, overflow: p.overflow}, p.stdin, nil)
 	tapped := &stdioTap{tap: &tap{Interface: t, refused: u.refused}, s: t}
 	p.watch(func() {
 		// The transport only learns of the exit when stdout ends, which a
@@ -189,6 +189,14 @@ func (p *process) watch(f func()) {
 	p.onExit.Store(&f)
 	if p.exited() && !p.stopping.Load() {
 		f()
+	}
+}
+
+// awaitExit waits up to d for the child to exit.
+func (p *process) awaitExit(d time.Duration) {
+	select {
+	case <-p.done:
+	case <-time.After(d):
 	}
 }
 

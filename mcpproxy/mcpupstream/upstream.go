@@ -2,6 +2,9 @@ package mcpupstream
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -45,6 +48,7 @@ type upstream struct {
 	starting     chan struct{} // closed when the start in flight ends
 	gen          uint64        // start attempts so far
 	failedGen    uint64        // the attempt that failed last
+	failedCred   string        // the credential it failed with: a new one need not wait out the backoff
 	startErr     error         // its error
 	closed       bool
 	kind         string // remote transport that worked: skip the other next time
@@ -109,6 +113,16 @@ func (u *upstream) setRemoteKind(kind string) {
 	u.mu.Unlock()
 }
 
+// credFingerprint identifies a credential without keeping it.
+func credFingerprint(c *integration.Credential) string {
+	if c == nil {
+		return ""
+	}
+	b, _ := json.Marshal(c)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
 // connectFailure is why no session could be had; its message is for agents.
 type connectFailure struct {
 	msg       string
@@ -142,7 +156,7 @@ func (u *upstream) acquire(ctx context.Context, force bool) (*session, error) {
 			}
 			continue
 		}
-		if wait := time.Until(u.retryAt); wait > 0 && !force {
+		if wait := time.Until(u.retryAt); wait > 0 && !force && u.failedCred == credFingerprint(u.cred.Load()) {
 			last := u.lastErr
 			u.mu.Unlock()
 			deadline, hasDeadline := ctx.Deadline()
@@ -210,6 +224,7 @@ func (u *upstream) startSession(gen uint64, done chan struct{}) {
 		u.failures++
 		u.retryAt = time.Now().Add(u.k.backoff(u.failures))
 		u.failedGen = gen
+		u.failedCred = credFingerprint(u.cred.Load())
 		u.startErr = u.describeStartFailure(s, err)
 		u.lastErr = u.startErr.Error()
 		u.lastFailed = true
@@ -298,16 +313,30 @@ func (u *upstream) invalidate(s *session, reason string, backoff bool) {
 // processExited handles a stdio child that exited while it was the live
 // session: the session ends and the next start waits for the backoff.
 func (u *upstream) processExited(s *session) {
-	exitErr, _ := s.proc.exitResult()
-	reason := fmt.Sprintf("The MCP server process exited unexpectedly (%s).", describeExit(exitErr))
-	if s.proc.overflowed.Load() {
-		reason = fmt.Sprintf("The MCP server process sent a message larger than %d MiB and was stopped.", maxLineBytes>>20)
+	u.invalidate(s, u.exitReason(s), true)
+}
+
+// exitReason says why a stdio child is gone, with its last stderr output.
+func (u *upstream) exitReason(s *session) string {
+	var reason string
+	switch exitErr, exited := s.proc.exitResult(); {
+	case s.proc.overflowed.Load():
+		reason = fmt.Sprintf("The MCP server process sent a message larger than %d MiB and was stopped.", u.k.maxLine>>20)
+	case exited:
+		reason = fmt.Sprintf("The MCP server process exited unexpectedly (%s).", describeExit(exitErr))
+	default:
+		reason = "The MCP server process closed its output and was stopped."
 	}
 	if tail := s.proc.stderr.tail(); tail != "" {
 		reason += " Its last output: " + tail
 	}
-	u.invalidate(s, reason, true)
+	return reason
 }
+
+// childGone is a call that failed because the stdio child went away.
+type childGone struct{ reason string }
+
+func (e *childGone) Error() string { return e.reason }
 
 // refused records that the upstream asked for something the gateway does
 // not offer yet (elicitation, sampling) and was declined.
@@ -445,12 +474,16 @@ func (u *upstream) run(ctx context.Context, force bool, op func(context.Context,
 			return x, err
 		}
 		lost := s.lost(x, err, began)
-		if lost || (s.proc != nil && errors.Is(err, transport.ErrTransportClosed)) {
-			if s.proc != nil {
-				u.invalidate(s, "The MCP server process stopped answering: "+err.Error(), true)
-			} else {
-				u.invalidate(s, "The MCP server lost the session: "+errText(x, err), false)
-			}
+		switch {
+		case s.proc != nil && (lost || errors.Is(err, transport.ErrTransportClosed)):
+			// The transport notices first; give the exit a moment to be
+			// reaped so that its status and output are in the reason.
+			s.proc.awaitExit(time.Second)
+			reason := u.exitReason(s)
+			u.invalidate(s, reason, true)
+			err = &childGone{reason: reason}
+		case lost:
+			u.invalidate(s, "The MCP server lost the session: "+errText(x, err), false)
 		}
 		if !lost || attempt > 0 {
 			return x, err
