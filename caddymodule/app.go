@@ -15,12 +15,15 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 	"go.uber.org/zap/exp/zapslog"
 
 	"github.com/mcpexecutor/executor/mcpproxy"
+	"github.com/mcpexecutor/executor/mcpproxy/egress"
+	"github.com/mcpexecutor/executor/sandbox"
 	"github.com/mcpexecutor/executor/store"
 )
 
@@ -62,6 +65,19 @@ type App struct {
 	// Organization is the single tenant every signed-in principal belongs
 	// to. Default: id "default", name "Default", slug "default".
 	Organization *mcpproxy.Organization `json:"organization,omitempty"`
+
+	// AllowLocalNetwork lets integrations reach loopback, private and
+	// link-local addresses (cloud metadata addresses stay refused). Default:
+	// on when every executor handler is in local mode, off otherwise.
+	AllowLocalNetwork *bool `json:"allow_local_network,omitempty"`
+
+	// ExecutionTimeout is the CPU budget of one code-mode execution; time
+	// spent waiting for tool calls and approvals does not count. Default 300s.
+	ExecutionTimeout caddy.Duration `json:"execution_timeout,omitempty"`
+
+	// ExecutionMemory is the memory of one execution's sandbox, in bytes.
+	// Default 64 MiB.
+	ExecutionMemory int64 `json:"execution_memory,omitempty"`
 
 	ctx      caddy.Context
 	logger   *zap.Logger
@@ -140,16 +156,24 @@ func (a *App) Start() error {
 	if err != nil {
 		return err
 	}
+	logger := slog.New(zapslog.NewHandler(a.logger.Core()))
 	cfg := mcpproxy.Config{
-		Logger:  slog.New(zapslog.NewHandler(a.logger.Core())),
-		Version: buildVersion(),
+		Logger:     logger,
+		Version:    buildVersion(),
+		HTTPClient: egress.NewClient(egress.Options{AllowLocalNetwork: a.allowLocalNetwork()}),
+		Limits:     sandbox.Limits{Timeout: time.Duration(a.ExecutionTimeout)},
 	}
 	if a.Organization != nil {
 		cfg.Organization = *a.Organization
 	}
 	fingerprint := sha256.Sum256([]byte(key))
+	engineOpts := sandbox.Options{
+		CacheDir:    filepath.Join(filepath.Dir(a.path), "qjs-cache"),
+		MemoryLimit: a.ExecutionMemory,
+		Logger:      logger.With("component", "sandbox"),
+	}
 	v, loaded, err := instances.LoadOrNew(a.path, func() (caddy.Destructor, error) {
-		return openInstance(a.path, key, cfg)
+		return openInstance(a.path, key, cfg, engineOpts)
 	})
 	if err != nil {
 		return err
@@ -212,6 +236,29 @@ func (a *App) secretKey() (string, error) {
 	return key, nil
 }
 
+// allowLocalNetwork is the configured value, else on only when every
+// handler is local.
+func (a *App) allowLocalNetwork() bool {
+	if a.AllowLocalNetwork != nil {
+		return *a.AllowLocalNetwork
+	}
+	return a.allLocal()
+}
+
+func (a *App) allLocal() bool {
+	a.reg.mu.Lock()
+	defer a.reg.mu.Unlock()
+	if len(a.reg.handlers) == 0 {
+		return false
+	}
+	for _, h := range a.reg.handlers {
+		if !h.LocalAdmin {
+			return false
+		}
+	}
+	return true
+}
+
 // Stop is a no-op: the state outlives a reload and is released in Cleanup.
 func (a *App) Stop() error { return nil }
 
@@ -245,27 +292,35 @@ func (a *App) gateway() *mcpproxy.Gateway {
 // instance is the state shared across reloads for one database path.
 type instance struct {
 	db             *store.DB
+	engine         *sandbox.Engine
 	gateway        *mcpproxy.Gateway
 	keyFingerprint [32]byte
 }
 
-func openInstance(path, key string, cfg mcpproxy.Config) (*instance, error) {
+func openInstance(path, key string, cfg mcpproxy.Config, engineOpts sandbox.Options) (*instance, error) {
 	db, err := store.Open(path, store.Options{SecretKey: key})
 	if err != nil {
 		return nil, fmt.Errorf("opening %s: %w", path, err)
 	}
+	engine, err := sandbox.New(engineOpts)
+	if err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("starting the code-mode sandbox: %w", err)
+	}
 	cfg.Store = db
+	cfg.Sandbox = engine
 	gw, err := mcpproxy.New(cfg)
 	if err != nil {
+		_ = engine.Close()
 		_ = db.Close()
 		return nil, err
 	}
-	return &instance{db: db, gateway: gw, keyFingerprint: sha256.Sum256([]byte(key))}, nil
+	return &instance{db: db, engine: engine, gateway: gw, keyFingerprint: sha256.Sum256([]byte(key))}, nil
 }
 
-// Destruct closes the gateway and then the database.
+// Destruct closes the gateway, the sandbox, then the database.
 func (i *instance) Destruct() error {
-	return errors.Join(i.gateway.Close(), i.db.Close())
+	return errors.Join(i.gateway.Close(), i.engine.Close(), i.db.Close())
 }
 
 // Interface guards

@@ -3,6 +3,8 @@ package caddymodule
 import (
 	"time"
 
+	"github.com/dustin/go-humanize"
+
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
@@ -28,6 +30,9 @@ func init() {
 //	    secret_key      <key>          # e.g. {env.EXECUTOR_SECRET_KEY}
 //	    secret_key_file <path>
 //	    organization    <id> <name> <slug>
+//	    allow_local_network on|off
+//	    execution_timeout <duration>
+//	    execution_memory  <size>       # e.g. 64MiB
 //	}
 func parseGlobalOption(d *caddyfile.Dispenser, _ any) (any, error) {
 	app := new(App)
@@ -55,6 +60,29 @@ func parseGlobalOption(d *caddyfile.Dispenser, _ any) (any, error) {
 				return nil, d.Errf("organization takes three arguments: <id> <name> <slug>")
 			}
 			app.Organization = &org
+		case "allow_local_network":
+			var v string
+			if !d.AllArgs(&v) || (v != "on" && v != "off") {
+				return nil, d.Errf("allow_local_network takes on or off")
+			}
+			on := v == "on"
+			app.AllowLocalNetwork = &on
+		case "execution_timeout":
+			dur, err := parseDurationArg(d)
+			if err != nil {
+				return nil, err
+			}
+			app.ExecutionTimeout = dur
+		case "execution_memory":
+			var v string
+			if !d.AllArgs(&v) {
+				return nil, d.ArgErr()
+			}
+			n, err := humanize.ParseBytes(v)
+			if err != nil {
+				return nil, d.Errf("execution_memory %q: %v", v, err)
+			}
+			app.ExecutionMemory = int64(n)
 		default:
 			return nil, d.Errf("unrecognized executor option %q", d.Val())
 		}

@@ -99,7 +99,7 @@ func (g *Gateway) resolveConnection(ctx context.Context, p Principal, e *toolEnt
 
 // httpClient is the egress client kinds must use.
 func (g *Gateway) httpClient() *http.Client {
-	return g.egress
+	return g.config().HTTPClient
 }
 
 // saveConnectionTools persists a connection and the tools it produced, and

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"sync"
 
+	"github.com/mcpexecutor/executor/mcpproxy/egress"
 	"github.com/mcpexecutor/executor/mcpproxy/integration"
 	"github.com/mcpexecutor/executor/sandbox"
 	"github.com/mcpexecutor/executor/store"
@@ -55,7 +56,6 @@ type Gateway struct {
 	api      http.Handler
 	catalog  *catalog
 	kinds    map[string]integration.Kind
-	egress   *http.Client
 	sandbox  *sandbox.Engine
 }
 
@@ -68,12 +68,9 @@ func New(cfg Config) (*Gateway, error) {
 	if err := cfg.Organization.Validate(); err != nil {
 		return nil, err
 	}
-	g := &Gateway{store: cfg.Store, logger: cfg.Logger, cfg: cfg, kinds: map[string]integration.Kind{}, egress: cfg.HTTPClient, sandbox: cfg.Sandbox}
+	g := &Gateway{store: cfg.Store, logger: cfg.Logger, cfg: cfg, kinds: map[string]integration.Kind{}, sandbox: cfg.Sandbox}
 	for _, k := range cfg.Kinds {
 		g.kinds[k.Name()] = k
-	}
-	if g.egress == nil {
-		g.egress = &http.Client{Timeout: integration.ResponseHeadersTimeout + integration.ResponseBodyTimeout}
 	}
 	g.catalog = newCatalog(g.systemTools())
 	if err := g.catalog.load(cfg.Store, g.integrationKind); err != nil {
@@ -95,13 +92,17 @@ func withDefaults(cfg Config) Config {
 	if cfg.Version == "" {
 		cfg.Version = "dev"
 	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = egress.NewClient(egress.Options{})
+	}
 	return cfg
 }
 
-// Reconfigure applies settings from a reloaded configuration. The store is
-// fixed for the life of the Gateway and is ignored here.
+// Reconfigure applies settings from a reloaded configuration. The store,
+// the sandbox and the integration kinds are fixed for the life of the
+// Gateway and are ignored here.
 func (g *Gateway) Reconfigure(cfg Config) error {
-	cfg.Store = g.store
+	cfg.Store, cfg.Sandbox, cfg.Kinds = g.store, g.sandbox, g.cfg.Kinds
 	cfg = withDefaults(cfg)
 	if err := cfg.Organization.Validate(); err != nil {
 		return err
