@@ -53,15 +53,6 @@ func TestGitHubDescriptionImportsQuickly(t *testing.T) {
 	if len(cat.Tools) != 1223 {
 		t.Errorf("tools = %d, want 1223", len(cat.Tools))
 	}
-	// The budget is 1 s on this (shared, 2-core) machine; CPU time is what
-	// other builds running alongside do not inflate.
-	if used > time.Second {
-		t.Errorf("Parse+Catalog used %s of CPU, over the 1 s budget", used)
-	}
-	if peak > 250 {
-		t.Errorf("peak RSS %d MiB, over the 250 MiB budget", peak)
-	}
-
 	names := map[string]bool{}
 	for _, tool := range cat.Tools {
 		if !toolNamePattern.MatchString(tool.Name) {
@@ -77,6 +68,18 @@ func TestGitHubDescriptionImportsQuickly(t *testing.T) {
 			t.Errorf("no tool %q", want)
 		}
 	}
+	// The budget is 1 s on this (shared, 2-core) machine; CPU time is what
+	// other builds running alongside do not inflate.
+	if raceEnabled {
+		return
+	}
+	if used > time.Second {
+		t.Errorf("Parse+Catalog used %s of CPU, over the 1 s budget", used)
+	}
+	if peak > 250 {
+		t.Errorf("peak RSS %d MiB, over the 250 MiB budget", peak)
+	}
+
 }
 
 func TestGitHubToolSchemasCompile(t *testing.T) {
