@@ -58,41 +58,30 @@ func sanitizeName(name string) string {
 	return b.String()
 }
 
-// assignNames gives every original name a unique sanitised name. Suffixes
-// (_2, _3, …) are handed out in a fixed order — a name that is already in
-// sanitised form first, then byte order of the originals — so a server that
-// reorders its list does not swap which tool a policy names.
+// assignNames gives every original name a unique sanitised name. A name
+// already in sanitised form keeps it; the others take their sanitised form,
+// or the first free suffix (_2, _3, …), in byte order of the originals — so
+// a server that reorders its list does not swap which tool a policy names.
 func assignNames(originals []string) map[string]string {
-	type entry struct{ original, base string }
-	entries := make([]entry, 0, len(originals))
-	for _, o := range originals {
-		entries = append(entries, entry{o, sanitizeName(o)})
-	}
-	sort.SliceStable(entries, func(i, j int) bool {
-		a, b := entries[i], entries[j]
-		if a.base != b.base {
-			return a.base < b.base
-		}
-		if (a.original == a.base) != (b.original == b.base) {
-			return a.original == a.base
-		}
-		return a.original < b.original
-	})
+	sorted := append([]string(nil), originals...)
+	sort.Strings(sorted)
+	out := make(map[string]string, len(sorted))
 	taken := map[string]bool{}
-	for _, e := range entries {
-		taken[e.base] = false
+	for _, o := range sorted {
+		if base := sanitizeName(o); base == o && !taken[base] {
+			out[o], taken[base] = base, true
+		}
 	}
-	out := make(map[string]string, len(entries))
-	for _, e := range entries {
-		if _, dup := out[e.original]; dup {
+	for _, o := range sorted {
+		if _, done := out[o]; done {
 			continue
 		}
-		name := e.base
+		base := sanitizeName(o)
+		name := base
 		for n := 2; taken[name]; n++ {
-			name = e.base + "_" + strconv.Itoa(n)
+			name = base + "_" + strconv.Itoa(n)
 		}
-		taken[name] = true
-		out[e.original] = name
+		out[o], taken[name] = name, true
 	}
 	return out
 }
