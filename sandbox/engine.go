@@ -66,8 +66,6 @@ type Engine struct {
 	log           *slog.Logger
 	machine       *machine
 	interruptSlot uint32 // function-table index of the interrupt handler
-	stackLow      uint64 // the C stack of every runtime (see patchQJSWasm)
-	stackTop      uint64
 	prelude       []byte // bytecode of prelude.js, compiled by the first runtime
 	jsMemoryLimit int    // QuickJS's own allocation limit, below the wasm cap
 
@@ -125,8 +123,6 @@ func New(opts Options) (*Engine, error) {
 		opts:          opts,
 		log:           opts.Logger,
 		interruptSlot: patched.interruptSlot,
-		stackLow:      uint64(patched.stackLow),
-		stackTop:      uint64(patched.stackTop),
 		machine:       m,
 		jsMemoryLimit: int(opts.MemoryLimit*3/4) - opts.StackSize,
 		ready:         make(chan *vm, max(opts.Prebuilt, 1)),

@@ -248,9 +248,9 @@ type Event struct {
 func (ev Event) describe() string {
 	switch ev.Kind {
 	case EventCall:
-		return fmt.Sprintf("tools.%s(%s)", ev.Path, preview(ev.Args))
+		return fmt.Sprintf("called tools.%s(%s)", ev.Path, preview(ev.Args))
 	case EventResult:
-		return fmt.Sprintf("waited for the result of call #%d", ev.Seq)
+		return fmt.Sprintf("received the result of call #%d", ev.Seq)
 	case EventNow:
 		return "read the clock (Date.now() or new Date())"
 	case EventSeed:

@@ -57,8 +57,9 @@ type vm struct {
 	log *slog.Logger
 }
 
-// newVM instantiates the module, creates the QuickJS runtime, installs the
-// interrupt handler and the host function, and evaluates the prelude.
+// newVM instantiates the module, moves the C stack to a block of StackSize
+// bytes, creates the QuickJS runtime, installs the interrupt handler and the
+// host function, and evaluates the prelude.
 func (e *Engine) newVM() (_ *vm, err error) {
 	mod, err := e.machine.rt.InstantiateModule(context.Background(), e.machine.compiled,
 		wazero.NewModuleConfig().WithName("").WithStartFunctions())
@@ -85,6 +86,18 @@ func (e *Engine) newVM() (_ *vm, err error) {
 	}
 	v.sp, v.limit = sp, limit
 
+	// The C stack first, so that it comes from the initial memory (sized
+	// for it by the patch) and nothing QuickJS allocates sits below it.
+	size := uint64(e.opts.StackSize) + stackGuard
+	base := v.call(v.fn.malloc, size)
+	if base == 0 {
+		return nil, errors.New("cannot allocate the C stack")
+	}
+	v.stackTop = (base + size) &^ 15
+	v.stackLow = base + stackGuard
+	sp.Set(v.stackTop)
+	limit.Set(v.stackLow)
+
 	qjs := uint32(v.call(v.fn.newQJS, uint64(e.jsMemoryLimit), 0, 0, 0))
 	if qjs == 0 {
 		return nil, errors.New("New_QJS failed")
@@ -95,7 +108,6 @@ func (e *Engine) newVM() (_ *vm, err error) {
 		return nil, err
 	}
 
-	v.stackLow, v.stackTop = e.stackLow, e.stackTop
 
 	v.files.code = v.cstring(sourceFile)
 	v.files.deliver = v.cstring("deliver.js")

@@ -18,7 +18,7 @@ import (
 //   - QuickJS's C stack check is compiled out for WASI and the 64 KiB C stack
 //     sits right above the static data, so deep recursion (≈275 JS calls)
 //     silently overwrites the interpreter's globals. The stack moves to a
-//     block of StackSize bytes at the start of the heap, and every function
+//     malloc'ed block of StackSize bytes, and every function
 //     now starts with "if (__stack_pointer < sbx_stack_limit) unreachable".
 //     The limit is a new exported global, which also makes it the
 //     interrupt: setting it to 0xFFFFFFFF traps the next function entry, and
@@ -186,9 +186,6 @@ type patchedModule struct {
 	// interruptSlot is the function-table index of the added interrupt
 	// handler, to be stored in JSRuntime.interrupt_handler.
 	interruptSlot uint32
-	// The C stack: it grows down from stackTop; below stackLow (the
-	// initial sbx_stack_limit) every function entry traps.
-	stackLow, stackTop uint32
 }
 
 // patchQJSWasm returns a copy of the qjs.wasm binary with the memory maximum
@@ -216,14 +213,10 @@ func patchQJSWasm(in []byte, maxPages uint32, stackSize int) (*patchedModule, er
 	if m.target < 0 || m.clockImport < 0 || m.handlerType < 0 || m.ownFuncs == 0 || m.heapBase == 0 {
 		return nil, errors.New("unexpected module layout")
 	}
-	// The new C stack takes the start of the heap: wasi-libc's malloc only
-	// grows the memory from its current end, so the initial memory beyond
-	// __heap_base is never handed out. Sizing the initial memory to hold the
-	// stack costs no copy and no allocation at run time.
-	low := (m.heapBase + 15) &^ 15
-	stackLow := low + stackGuard
-	stackTop := (stackLow + uint64(stackSize)) &^ 15
-	minPages := (stackTop + wasmPage - 1) / wasmPage
+	// Each runtime mallocs its C stack before anything else (see newVM); an
+	// initial memory that already holds it spares growing (copying) the
+	// memory page by page.
+	minPages := (m.heapBase + uint64(stackSize) + stackGuard + 2*wasmPage) / wasmPage
 	if minPages >= uint64(maxPages)/2 {
 		return nil, fmt.Errorf("a %d-byte stack does not fit in %d pages of memory", stackSize, maxPages)
 	}
@@ -239,7 +232,7 @@ func patchQJSWasm(in []byte, maxPages uint32, stackSize int) (*patchedModule, er
 		case secMemory:
 			body, err = capMemory(body, uint32(minPages), maxPages)
 		case secGlobal:
-			body, err = rewriteGlobals(body, uint32(stackTop), uint32(stackLow))
+			body, err = addLimitGlobal(body)
 		case secExport:
 			body, err = addGlobalExports(body)
 		case secElem:
@@ -259,7 +252,7 @@ func patchQJSWasm(in []byte, maxPages uint32, stackSize int) (*patchedModule, er
 	if m.slot == 0 {
 		return nil, errors.New("no element section")
 	}
-	return &patchedModule{wasm: out, interruptSlot: m.slot, stackLow: uint32(stackLow), stackTop: uint32(stackTop)}, nil
+	return &patchedModule{wasm: out, interruptSlot: m.slot}, nil
 }
 
 // moduleInfo is what the patcher needs to know before rewriting.
@@ -464,30 +457,15 @@ func sleb32(b []byte) (int64, int) {
 	return 0, 0
 }
 
-func appendSLEB(b []byte, v int64) []byte {
-	for {
-		c := byte(v & 0x7f)
-		v >>= 7
-		if v == 0 && c&0x40 == 0 || v == -1 && c&0x40 != 0 {
-			return append(b, c)
-		}
-		b = append(b, c|0x80)
-	}
-}
-
-// rewriteGlobals starts __stack_pointer at stackTop and appends global 1,
-// sbx_stack_limit (mut i32) = stackLow.
-func rewriteGlobals(body []byte, stackTop, stackLow uint32) ([]byte, error) {
+// addLimitGlobal appends global 1, sbx_stack_limit (mut i32) = 0: no check
+// until the host sets it.
+func addLimitGlobal(body []byte) ([]byte, error) {
 	if _, err := stackPointerInit(body); err != nil {
 		return nil, err
 	}
 	out := []byte{2}
-	for _, init := range []uint32{stackTop, stackLow} {
-		out = append(out, 0x7f, 0x01, 0x41)
-		out = appendSLEB(out, int64(init))
-		out = append(out, 0x0b)
-	}
-	return out, nil
+	out = append(out, body[1:]...)
+	return append(out, 0x7f, 0x01, 0x41, 0x00, 0x0b), nil
 }
 
 func addGlobalExports(body []byte) ([]byte, error) {
