@@ -108,7 +108,6 @@ func (e *Engine) newVM() (_ *vm, err error) {
 		return nil, err
 	}
 
-
 	v.files.code = v.cstring(sourceFile)
 	v.files.deliver = v.cstring("deliver.js")
 	v.setGlobalFunction("__sbx_host", hostFunctionID)
