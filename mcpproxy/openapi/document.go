@@ -108,6 +108,9 @@ func build(src *source, kdoc *openapi3.T, v30 bool) (*Document, error) {
 		op.buildTool(conv)
 	}
 	d.defs = conv.drain()
+	if src.partErr != nil {
+		return nil, src.partErr
+	}
 	if conv.err != nil {
 		return nil, conv.err
 	}

@@ -42,23 +42,28 @@ type source struct {
 	// schemaNames and exampleNames are the component names, in order.
 	schemaNames, exampleNames []string
 	parsed                    map[string]*fastjson.Value
+	// partErr is the first syntax error found in a lazy part.
+	partErr error
 }
 
 // newSource parses JSON text.
 func newSource(js []byte) (*source, error) {
-	if !json.Valid(js) {
-		var v any
-		err := json.Unmarshal(js, &v)
-		return nil, fmt.Errorf("the document is not valid JSON or YAML: %v", err)
+	js = bytes.TrimSpace(js)
+	if len(js) > 0 && js[0] != '{' {
+		if json.Valid(js) {
+			return nil, errors.New("not an OpenAPI document: the top level is not an object")
+		}
 	}
-	if len(js) == 0 || js[0] != '{' {
-		return nil, errors.New("not an OpenAPI document: the top level is not an object")
+	top, err := members(js)
+	if err != nil {
+		return nil, err
 	}
 	s := &source{lazy: map[string][]byte{}, parsed: map[string]*fastjson.Value{}}
-	// Rebuild the document without the lazy parts, and parse that.
+	// Rebuild the document without the lazy parts, and parse that; a lazy
+	// part is parsed (and its syntax checked) when something reaches it.
 	reduced := make([]byte, 0, len(js)/2)
 	reduced = append(reduced, '{')
-	for i, m := range members(js) {
+	for i, m := range top {
 		if i > 0 {
 			reduced = append(reduced, ',')
 		}
@@ -69,19 +74,27 @@ func newSource(js []byte) (*source, error) {
 			s.lazy[m.key] = m.raw
 			reduced = append(reduced, "{}"...)
 		case m.key == "components" && m.raw[0] == '{':
+			sections, err := members(m.raw)
+			if err != nil {
+				return nil, err
+			}
 			reduced = append(reduced, '{')
-			for j, c := range members(m.raw) {
+			for j, c := range sections {
 				if j > 0 {
 					reduced = append(reduced, ',')
 				}
 				reduced = appendString(reduced, c.key)
 				reduced = append(reduced, ':')
 				if (c.key == "schemas" || c.key == "examples") && c.raw[0] == '{' {
+					items, err := members(c.raw)
+					if err != nil {
+						return nil, err
+					}
 					names := &s.schemaNames
 					if c.key == "examples" {
 						names = &s.exampleNames
 					}
-					for _, item := range members(c.raw) {
+					for _, item := range items {
 						if k := c.key + "/" + item.key; s.lazy[k] == nil {
 							s.lazy[k] = item.raw
 							*names = append(*names, item.key)
@@ -106,33 +119,70 @@ func newSource(js []byte) (*source, error) {
 	return s, nil
 }
 
+func invalidJSON(raw []byte) error {
+	var v any
+	err := json.Unmarshal(raw, &v)
+	return fmt.Errorf("the document is not valid JSON or YAML: %v", err)
+}
+
 // member is one member of a JSON object, its value as text.
 type member struct {
 	key string
 	raw []byte
 }
 
-// members splits the text of a valid JSON object into its members without
-// decoding their values.
-func members(obj []byte) []member {
+// members splits the text of a JSON object into its members without
+// decoding their values (which the caller validates or parses).
+func members(obj []byte) ([]member, error) {
+	bad := func() ([]member, error) { return nil, invalidJSON(obj) }
+	if len(obj) < 2 || obj[0] != '{' {
+		return bad()
+	}
 	var out []member
 	i := skipSpace(obj, 1)
-	for i < len(obj) && obj[i] == '"' {
+	if i < len(obj) && obj[i] == '}' {
+		return out, nil
+	}
+	for {
+		if i >= len(obj) || obj[i] != '"' {
+			return bad()
+		}
 		end := skipValue(obj, i)
+		if end > len(obj) || end-i < 2 {
+			return bad()
+		}
 		key := string(obj[i+1 : end-1])
 		if strings.IndexByte(key, '\\') >= 0 {
-			_ = json.Unmarshal(obj[i:end], &key)
+			if json.Unmarshal(obj[i:end], &key) != nil {
+				return bad()
+			}
 		}
 		i = skipSpace(obj, end)
-		i = skipSpace(obj, i+1) // the colon
+		if i >= len(obj) || obj[i] != ':' {
+			return bad()
+		}
+		i = skipSpace(obj, i+1)
 		end = skipValue(obj, i)
+		if end <= i || end > len(obj) {
+			return bad()
+		}
 		out = append(out, member{key, obj[i:end]})
 		i = skipSpace(obj, end)
-		if i < len(obj) && obj[i] == ',' {
+		if i >= len(obj) {
+			return bad()
+		}
+		switch obj[i] {
+		case ',':
 			i = skipSpace(obj, i+1)
+		case '}':
+			if skipSpace(obj, i+1) != len(obj) {
+				return bad()
+			}
+			return out, nil
+		default:
+			return bad()
 		}
 	}
-	return out
 }
 
 func skipSpace(b []byte, i int) int {
@@ -142,28 +192,21 @@ func skipSpace(b []byte, i int) int {
 	return i
 }
 
-// skipValue returns the index just past the JSON value starting at i.
+// skipValue returns the index just past the JSON value starting at i (for
+// malformed text, wherever scanning stopped).
 func skipValue(b []byte, i int) int {
 	if i >= len(b) {
 		return i
 	}
 	switch b[i] {
 	case '"':
-		for i++; i < len(b); i++ {
-			switch b[i] {
-			case '\\':
-				i++
-			case '"':
-				return i + 1
-			}
-		}
-		return i
+		return skipString(b, i)
 	case '{', '[':
 		depth := 0
 		for ; i < len(b); i++ {
 			switch b[i] {
 			case '"':
-				i = skipValue(b, i) - 1
+				i = skipString(b, i) - 1
 			case '{', '[':
 				depth++
 			case '}', ']':
@@ -179,6 +222,28 @@ func skipValue(b []byte, i int) int {
 		i++
 	}
 	return i
+}
+
+// skipString returns the index just past the string starting at i.
+func skipString(b []byte, i int) int {
+	i++
+	for {
+		j := bytes.IndexByte(b[i:], '"')
+		if j < 0 {
+			return len(b) + 1
+		}
+		i += j
+		// The quote ends the string unless an odd number of backslashes
+		// precede it.
+		n := 0
+		for k := i - 1; k >= 0 && b[k] == '\\'; k-- {
+			n++
+		}
+		i++
+		if n%2 == 0 {
+			return i
+		}
+	}
 }
 
 // toJSON returns data as JSON text, converting YAML.
@@ -377,8 +442,12 @@ func (s *source) version() (major string, err error) {
 // convertSwagger converts a Swagger 2.0 document to OpenAPI 3.0 JSON.
 func convertSwagger(js []byte) ([]byte, error) {
 	// YAML's `swagger: 2.0` is a number; the model wants the string.
+	top, err := members(js)
+	if err != nil {
+		return nil, err
+	}
 	out := []byte{'{'}
-	for i, m := range members(js) {
+	for i, m := range top {
 		if i > 0 {
 			out = append(out, ',')
 		}
@@ -577,6 +646,9 @@ func (s *source) part(key string) *fastjson.Value {
 	v, err := p.ParseBytes(raw)
 	if err != nil {
 		v = nil
+		if s.partErr == nil {
+			s.partErr = fmt.Errorf("the document is not valid JSON or YAML: %s: %v", strings.Replace(key, "/", " ", 1), err)
+		}
 	}
 	s.parsed[key] = v
 	return v
@@ -667,10 +739,10 @@ func toNode(v *fastjson.Value) *yaml.Node {
 		o := v.GetObject()
 		n := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Content: make([]*yaml.Node, 0, 2*o.Len())}
 		o.Visit(func(k []byte, c *fastjson.Value) {
-			if string(k) == "schema" && c.Type() != fastjson.TypeString {
-				// Schemas are converted from the JSON tree (schema.go):
-				// kin-openapi sees an empty one.
-				n.Content = append(n.Content, strNode("schema"), &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"})
+			if key := string(k); (key == "schema" || key == "content") && c.Type() == fastjson.TypeObject {
+				// Schemas and media types are read from the JSON tree
+				// (operation.go, schema.go): kin-openapi sees empty ones.
+				n.Content = append(n.Content, strNode(key), &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"})
 				return
 			}
 			n.Content = append(n.Content, strNode(string(k)), toNode(c))
