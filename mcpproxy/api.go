@@ -18,6 +18,28 @@ const maxAPIBodyBytes = 16 << 20
 func (g *Gateway) newAPI() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/account/me", g.handleAccountMe)
+
+	mux.HandleFunc("GET /api/integrations", g.handleIntegrationsList)
+	mux.HandleFunc("POST /api/integrations/detect", g.handleDetect)
+	mux.HandleFunc("GET /api/integrations/{slug}", g.handleIntegrationGet)
+	mux.HandleFunc("PATCH /api/integrations/{slug}", g.handleIntegrationPatch)
+	mux.HandleFunc("DELETE /api/integrations/{slug}", g.handleIntegrationDelete)
+	mux.HandleFunc("POST /api/openapi/preview", g.handleOpenAPIPreview)
+	mux.HandleFunc("POST /api/openapi/specs", g.handleOpenAPIAdd)
+	mux.HandleFunc("POST /api/mcp/probe", g.handleMCPProbe)
+	mux.HandleFunc("POST /api/mcp/servers", g.handleMCPAdd)
+	mux.HandleFunc("GET /api/mcp/status", g.handleMCPStatus)
+	mux.HandleFunc("POST /api/graphql/integrations", g.handleGraphQLAdd)
+
+	mux.HandleFunc("GET /api/connections", g.handleConnectionsList)
+	mux.HandleFunc("POST /api/connections", g.handleConnectionCreate)
+	mux.HandleFunc("GET /api/connections/{owner}/{integration}/{name}", g.handleConnectionGet)
+	mux.HandleFunc("PATCH /api/connections/{owner}/{integration}/{name}", g.handleConnectionPatch)
+	mux.HandleFunc("DELETE /api/connections/{owner}/{integration}/{name}", g.handleConnectionDelete)
+	mux.HandleFunc("POST /api/connections/{owner}/{integration}/{name}/refresh", g.handleConnectionRefresh)
+
+	mux.HandleFunc("GET /api/tools", g.handleToolsList)
+	mux.HandleFunc("GET /api/tools/schema", g.handleToolSchema)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "Not found: %s %s is not an API route", r.Method, r.URL.Path)
 	})

@@ -175,20 +175,47 @@ func (c *catalog) lookup(p Principal, path string) (*toolEntry, bool) {
 	return e, ok
 }
 
-// load reads every connection's stored tools.
-func (c *catalog) load(st store.Store, kindOf func(integration string) string) error {
-	return st.View(func(tx store.Tx) error {
+// updateConnection replaces a connection's record, keeping its tools.
+func (c *catalog) updateConnection(conn Connection, kind string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if ct, ok := c.conns[conn.key()]; ok {
+		ct.conn = conn
+	}
+}
+
+// load reads every connection's stored tools; base resolves references to an
+// integration's add-time catalog.
+func (c *catalog) load(st store.Store, kindOf func(integration string) string, base func(slug string) *integration.Catalog) error {
+	type loaded struct {
+		conn Connection
+		st   storedTools
+	}
+	var all []loaded
+	err := st.View(func(tx store.Tx) error {
 		return tx.ForEach(store.Connections, "", func(key string, value []byte) error {
-			var conn Connection
-			if err := json.Unmarshal(value, &conn); err != nil {
+			var l loaded
+			if err := json.Unmarshal(value, &l.conn); err != nil {
 				return nil
 			}
-			var cat integration.Catalog
-			if _, err := tx.GetJSON(store.Tools, key, &cat); err != nil {
+			if _, err := tx.GetJSON(store.Tools, key, &l.st); err != nil {
 				return nil
 			}
-			c.set(conn, kindOf(conn.Integration), &cat)
+			all = append(all, l)
 			return nil
 		})
 	})
+	if err != nil {
+		return err
+	}
+	for _, l := range all {
+		cat := &l.st.Catalog
+		if l.st.Base {
+			if cat = base(l.conn.Integration); cat == nil {
+				cat = &integration.Catalog{}
+			}
+		}
+		c.set(l.conn, kindOf(l.conn.Integration), cat)
+	}
+	return nil
 }

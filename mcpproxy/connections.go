@@ -7,7 +7,10 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
+	"strings"
+	"time"
 
+	"github.com/mcpexecutor/executor/mcpproxy/egress"
 	"github.com/mcpexecutor/executor/mcpproxy/integration"
 	"github.com/mcpexecutor/executor/store"
 )
@@ -50,7 +53,7 @@ func (g *Gateway) resolveConnection(ctx context.Context, p Principal, e *toolEnt
 	key := connectionKey(e.Owner, subject, e.Integration, e.Connection)
 	var in Integration
 	var conn Connection
-	cred := integration.Credential{Values: map[string]string{}}
+	var cred integration.Credential
 	err := g.store.View(func(tx store.Tx) error {
 		if ok, err := tx.GetJSON(store.Integrations, e.Integration, &in); err != nil || !ok {
 			return errors.Join(err, fmt.Errorf("integration %s is missing", e.Integration))
@@ -58,43 +61,68 @@ func (g *Gateway) resolveConnection(ctx context.Context, p Principal, e *toolEnt
 		if ok, err := tx.GetJSON(store.Connections, key, &conn); err != nil || !ok {
 			return errors.Join(err, fmt.Errorf("connection %s is missing", key))
 		}
-		for _, m := range in.AuthMethods {
-			if m.Template != conn.Template {
-				continue
-			}
-			for _, pl := range m.Placements {
-				cred.Placements = append(cred.Placements, integration.Placement(pl))
-				v := pl.Variable
-				if v == "" {
-					v = "token"
-				}
-				if pl.Literal != "" || cred.Values[v] != "" {
-					continue
-				}
-				secret, err := tx.Secret(store.Connections, key, "var:"+v)
-				if errors.Is(err, store.ErrNotFound) {
-					continue
-				}
-				if err != nil {
-					return fmt.Errorf("unsealing %s of %s: %w", v, key, err)
-				}
-				cred.Values[v] = string(secret)
-			}
-		}
-		return nil
+		var err error
+		cred, err = loadCredential(tx, &in, &conn)
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
+	if err := g.refreshOAuth(ctx, &in, &conn, &cred); err != nil {
+		return nil, err
+	}
+	return g.integrationConnection(&in, &conn, cred), nil
+}
+
+// loadCredential unseals a connection's credential: the values its
+// template's placements need, and an OAuth access token.
+func loadCredential(tx store.Tx, in *Integration, conn *Connection) (integration.Credential, error) {
+	cred := integration.Credential{Values: map[string]string{}}
+	key := conn.key()
+	m := in.authMethod(conn.Template)
+	if m == nil {
+		return cred, nil
+	}
+	for _, pl := range m.Placements {
+		cred.Placements = append(cred.Placements, integration.Placement(pl))
+		v := pl.variable()
+		if pl.Literal != "" || cred.Values[v] != "" {
+			continue
+		}
+		secret, err := tx.Secret(store.Connections, key, "var:"+v)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return cred, fmt.Errorf("unsealing %s of %s: %w", v, key, err)
+		}
+		cred.Values[v] = string(secret)
+	}
+	if m.Kind == "oauth" {
+		tok, err := tx.Secret(store.Connections, key, "oauth:access")
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return cred, fmt.Errorf("unsealing the access token of %s: %w", key, err)
+		}
+		cred.AccessToken = string(tok)
+	}
+	return cred, nil
+}
+
+// integrationConnection is what a kind sees of a connection.
+func (g *Gateway) integrationConnection(in *Integration, conn *Connection, cred integration.Credential) *integration.Connection {
+	key := conn.key()
 	return &integration.Connection{
-		Integration: in.Slug,
-		Config:      in.Config,
-		Owner:       conn.Owner,
-		Subject:     conn.Subject,
-		Name:        conn.Name,
-		Credential:  cred,
-		HTTP:        g.httpClient(),
-	}, nil
+		Key:          key,
+		Integration:  in.Slug,
+		Config:       in.Config,
+		Owner:        conn.Owner,
+		Subject:      conn.Subject,
+		Name:         conn.Name,
+		Credential:   cred,
+		HTTP:         g.httpClient(),
+		Base:         g.base(in.Slug),
+		ToolsChanged: func() { g.scheduleRefresh(key) },
+	}
 }
 
 // httpClient is the egress client kinds must use.
@@ -105,15 +133,408 @@ func (g *Gateway) httpClient() *http.Client {
 // saveConnectionTools persists a connection and the tools it produced, and
 // puts them in the catalog.
 func (g *Gateway) saveConnectionTools(conn Connection, kind string, cat *integration.Catalog) error {
-	err := g.store.Update(func(tx store.Tx) error {
-		if err := tx.PutJSON(store.Connections, conn.key(), conn); err != nil {
-			return err
-		}
-		return tx.PutJSON(store.Tools, conn.key(), cat)
-	})
+	err := g.store.Update(func(tx store.Tx) error { return putConnection(tx, &conn, cat, nil) })
 	if err != nil {
 		return fmt.Errorf("saving connection %s: %w", conn.Address(), err)
 	}
 	g.catalog.set(conn, kind, cat)
 	return nil
+}
+
+// connectionRequest is POST /api/connections.
+type connectionRequest struct {
+	Owner         string            `json:"owner"`
+	Name          string            `json:"name"`
+	Integration   string            `json:"integration"`
+	Template      string            `json:"template"`
+	IdentityLabel string            `json:"identityLabel"`
+	Description   string            `json:"description"`
+	Value         *string           `json:"value"`
+	Values        map[string]string `json:"values"`
+}
+
+// maxSecretBytes caps one credential value.
+const maxSecretBytes = 16 << 10
+
+// createConnection validates a request, produces the connection's tools
+// with its credential, and only then stores everything in one transaction:
+// a failure anywhere leaves nothing behind.
+func (g *Gateway) createConnection(ctx context.Context, p Principal, req connectionRequest) (*Connection, int, error) {
+	if err := validOwner(req.Owner); err != nil {
+		return nil, 0, badRequest("%v", err)
+	}
+	if err := validName("name", req.Name); err != nil {
+		return nil, 0, badRequest("%v", err)
+	}
+	in, err := g.integrationRecord(req.Integration)
+	if err != nil {
+		return nil, 0, err
+	}
+	if req.Template == "" {
+		req.Template = "none"
+	}
+	m := in.authMethod(req.Template)
+	if m == nil {
+		var names []string
+		for _, a := range in.AuthMethods {
+			names = append(names, a.Template)
+		}
+		return nil, 0, badRequest("template %q is not one of %s's authentication methods (%s)", req.Template, in.Slug, strings.Join(names, ", "))
+	}
+	if m.Kind == "oauth" {
+		return nil, 0, badRequest("template %q uses OAuth: start it with POST /api/oauth/start", req.Template)
+	}
+	values, err := credentialValues(m, req.Value, req.Values)
+	if err != nil {
+		return nil, 0, err
+	}
+	subject := ""
+	if req.Owner == OwnerUser {
+		subject = p.ID
+	}
+	now := time.Now().UTC()
+	conn := &Connection{Owner: req.Owner, Subject: subject, Integration: in.Slug, Name: req.Name, Template: req.Template,
+		IdentityLabel: req.IdentityLabel, Description: req.Description, CreatedAt: now, UpdatedAt: now, Source: "api"}
+	if g.connectionExists(conn.key()) {
+		return nil, 0, &userError{http.StatusConflict, fmt.Sprintf("connection %s already exists; remove it or choose another name", conn.Address())}
+	}
+	cred := integration.Credential{Values: values}
+	for _, pl := range m.Placements {
+		cred.Placements = append(cred.Placements, integration.Placement(pl))
+	}
+	cat, err := g.produce(ctx, in, conn, cred)
+	if err != nil {
+		return nil, 0, err
+	}
+	conn.ToolsSyncedAt = time.Now().UTC()
+	err = g.store.Update(func(tx store.Tx) error {
+		if tx.Get(store.Connections, conn.key()) != nil {
+			return &userError{http.StatusConflict, fmt.Sprintf("connection %s already exists", conn.Address())}
+		}
+		for k, v := range values {
+			if err := tx.PutSecret(store.Connections, conn.key(), "var:"+k, []byte(v)); err != nil {
+				return err
+			}
+		}
+		return putConnection(tx, conn, cat, g.base(in.Slug))
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	g.catalog.set(*conn, in.Kind, cat)
+	return conn, len(cat.Tools), nil
+}
+
+// credentialValues checks the credential against the template: exactly one
+// origin (value or values), every variable the placements need, nothing else.
+func credentialValues(m *AuthMethod, value *string, values map[string]string) (map[string]string, error) {
+	need := map[string]bool{}
+	for _, pl := range m.Placements {
+		if pl.Literal == "" {
+			need[pl.variable()] = true
+		}
+	}
+	if value != nil && len(values) > 0 {
+		return nil, badRequest("Expected exactly one credential origin: give value or values, not both")
+	}
+	out := map[string]string{}
+	if value != nil {
+		out["token"] = *value
+	}
+	for k, v := range values {
+		out[k] = v
+	}
+	if m.Kind == "none" {
+		for _, v := range out {
+			if v != "" {
+				return nil, badRequest("template %q takes no credential; remove value/values", m.Template)
+			}
+		}
+		return map[string]string{}, nil
+	}
+	if len(out) == 0 {
+		return nil, badRequest("Expected exactly one credential origin: give value (or values) for template %q", m.Template)
+	}
+	for k, v := range out {
+		if !need[k] {
+			return nil, badRequest("template %q has no variable %q", m.Template, k)
+		}
+		if strings.TrimSpace(v) == "" {
+			return nil, badRequest("the value of %q must not be empty", k)
+		}
+		if len(v) > maxSecretBytes || strings.ContainsAny(v, "\r\n\x00") {
+			return nil, badRequest("the value of %q must be a single line under %d bytes", k, maxSecretBytes)
+		}
+	}
+	for k := range need {
+		if out[k] == "" {
+			return nil, badRequest("template %q needs a value for %q", m.Template, k)
+		}
+	}
+	return out, nil
+}
+
+// produce lists a connection's tools through its kind.
+func (g *Gateway) produce(ctx context.Context, in *Integration, conn *Connection, cred integration.Credential) (*integration.Catalog, error) {
+	kind, ok := g.kinds[in.Kind]
+	if !ok {
+		return nil, fmt.Errorf("integration kind %q is not available", in.Kind)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	cat, err := kind.Produce(ctx, g.integrationConnection(in, conn, cred))
+	if err != nil {
+		return nil, &userError{http.StatusBadGateway, fmt.Sprintf("listing the tools of %s failed: %s", in.Slug, redact(egress.Describe(err), cred.Secrets()))}
+	}
+	if cat == nil {
+		cat = &integration.Catalog{}
+	}
+	return cat, nil
+}
+
+// redact removes every secret from s.
+func redact(s string, secrets []string) string {
+	for _, v := range secrets {
+		if v != "" {
+			s = strings.ReplaceAll(s, v, "[redacted]")
+		}
+	}
+	return s
+}
+
+// storedTools is a connection's entry in the tools bucket: its own catalog,
+// or a reference to the integration's add-time catalog (OpenAPI, GraphQL),
+// so a large description is kept once, not once per connection.
+type storedTools struct {
+	Base bool `json:"base,omitempty"`
+	integration.Catalog
+}
+
+func putConnection(tx store.Tx, conn *Connection, cat, base *integration.Catalog) error {
+	if err := tx.PutJSON(store.Connections, conn.key(), conn); err != nil {
+		return err
+	}
+	if base != nil && cat == base {
+		return tx.PutJSON(store.Tools, conn.key(), storedTools{Base: true})
+	}
+	return tx.PutJSON(store.Tools, conn.key(), storedTools{Catalog: *cat})
+}
+
+func (g *Gateway) connectionExists(key string) bool {
+	found := false
+	_ = g.store.View(func(tx store.Tx) error {
+		found = tx.Get(store.Connections, key) != nil
+		return nil
+	})
+	return found
+}
+
+// connectionFor reads the connection named by an API path for p.
+func (g *Gateway) connectionFor(p Principal, owner, slug, name string) (*Connection, *Integration, error) {
+	if err := validOwner(owner); err != nil {
+		return nil, nil, badRequest("%v", err)
+	}
+	subject := ""
+	if owner == OwnerUser {
+		subject = p.ID
+	}
+	var conn Connection
+	var in Integration
+	var ok bool
+	err := g.store.View(func(tx store.Tx) error {
+		var err error
+		if ok, err = tx.GetJSON(store.Connections, connectionKey(owner, subject, slug, name), &conn); err != nil || !ok {
+			return err
+		}
+		_, err = tx.GetJSON(store.Integrations, slug, &in)
+		return err
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	if !ok {
+		return nil, nil, &userError{http.StatusNotFound, fmt.Sprintf("connection tools.%s.%s.%s not found", slug, owner, name)}
+	}
+	return &conn, &in, nil
+}
+
+// refreshConnection produces a connection's tools again with its stored
+// credential and replaces them.
+func (g *Gateway) refreshConnection(ctx context.Context, key string) (int, error) {
+	var conn Connection
+	var in Integration
+	var cred integration.Credential
+	err := g.store.View(func(tx store.Tx) error {
+		ok, err := tx.GetJSON(store.Connections, key, &conn)
+		if err != nil || !ok {
+			return errors.Join(err, &userError{http.StatusNotFound, "connection not found"})
+		}
+		if _, err := tx.GetJSON(store.Integrations, conn.Integration, &in); err != nil {
+			return err
+		}
+		cred, err = loadCredential(tx, &in, &conn)
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	if err := g.refreshOAuth(ctx, &in, &conn, &cred); err != nil {
+		return 0, err
+	}
+	cat, err := g.produce(ctx, &in, &conn, cred)
+	if err != nil {
+		return 0, err
+	}
+	conn.ToolsSyncedAt = time.Now().UTC()
+	err = g.store.Update(func(tx store.Tx) error {
+		if tx.Get(store.Connections, key) == nil {
+			return &userError{http.StatusNotFound, "connection was removed"}
+		}
+		return putConnection(tx, &conn, cat, g.base(in.Slug))
+	})
+	if err != nil {
+		return 0, err
+	}
+	g.catalog.set(conn, in.Kind, cat)
+	return len(cat.Tools), nil
+}
+
+// scheduleRefresh refreshes a connection's tools in the background, at most
+// one refresh per connection at a time.
+func (g *Gateway) scheduleRefresh(key string) {
+	if _, busy := g.refreshing.LoadOrStore(key, true); busy {
+		return
+	}
+	go func() {
+		defer g.refreshing.Delete(key)
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		if _, err := g.refreshConnection(ctx, key); err != nil {
+			g.logger.Warn("refreshing tools", "connection", key, "error", err)
+		}
+	}()
+}
+
+// removeConnection deletes a connection, its tools and its secrets.
+func (g *Gateway) removeConnection(conn *Connection, kind string) error {
+	key := conn.key()
+	err := g.store.Update(func(tx store.Tx) error {
+		return errors.Join(tx.Delete(store.Connections, key), tx.Delete(store.Tools, key), tx.DeleteSecrets(store.Connections, key))
+	})
+	if err != nil {
+		return err
+	}
+	g.catalog.remove(key)
+	g.forget(kind, key)
+	return nil
+}
+
+func (g *Gateway) handleConnectionsList(w http.ResponseWriter, r *http.Request) {
+	p, _ := PrincipalFrom(r.Context())
+	q := r.URL.Query()
+	out := []map[string]any{}
+	for _, ct := range g.catalog.connections(p) {
+		c := ct.conn
+		if (q.Get("integration") != "" && c.Integration != q.Get("integration")) || (q.Get("owner") != "" && c.Owner != q.Get("owner")) {
+			continue
+		}
+		out = append(out, connectionView(&c, len(ct.tools)))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (g *Gateway) handleConnectionCreate(w http.ResponseWriter, r *http.Request) {
+	p, _ := PrincipalFrom(r.Context())
+	var req connectionRequest
+	if !decodeJSON(w, r, &req) {
+		return
+	}
+	conn, n, err := g.createConnection(r.Context(), p, req)
+	if err != nil {
+		g.writeErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, connectionView(conn, n))
+}
+
+func (g *Gateway) handleConnectionGet(w http.ResponseWriter, r *http.Request) {
+	p, _ := PrincipalFrom(r.Context())
+	conn, _, err := g.connectionFor(p, r.PathValue("owner"), r.PathValue("integration"), r.PathValue("name"))
+	if err != nil {
+		g.writeErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, connectionView(conn, g.toolCount(conn.key())))
+}
+
+func (g *Gateway) toolCount(key string) int {
+	g.catalog.mu.RLock()
+	defer g.catalog.mu.RUnlock()
+	if ct, ok := g.catalog.conns[key]; ok {
+		return len(ct.tools)
+	}
+	return 0
+}
+
+func (g *Gateway) handleConnectionPatch(w http.ResponseWriter, r *http.Request) {
+	p, _ := PrincipalFrom(r.Context())
+	var req struct {
+		Description   *string `json:"description"`
+		IdentityLabel *string `json:"identityLabel"`
+	}
+	if !decodeJSON(w, r, &req) {
+		return
+	}
+	conn, in, err := g.connectionFor(p, r.PathValue("owner"), r.PathValue("integration"), r.PathValue("name"))
+	if err != nil {
+		g.writeErr(w, err)
+		return
+	}
+	if req.Description != nil {
+		conn.Description = *req.Description
+	}
+	if req.IdentityLabel != nil {
+		conn.IdentityLabel = *req.IdentityLabel
+	}
+	conn.UpdatedAt = time.Now().UTC()
+	if err := g.store.Update(func(tx store.Tx) error { return tx.PutJSON(store.Connections, conn.key(), conn) }); err != nil {
+		g.writeErr(w, err)
+		return
+	}
+	g.catalog.updateConnection(*conn, in.Kind)
+	writeJSON(w, http.StatusOK, connectionView(conn, g.toolCount(conn.key())))
+}
+
+func (g *Gateway) handleConnectionDelete(w http.ResponseWriter, r *http.Request) {
+	p, _ := PrincipalFrom(r.Context())
+	conn, in, err := g.connectionFor(p, r.PathValue("owner"), r.PathValue("integration"), r.PathValue("name"))
+	if err != nil {
+		g.writeErr(w, err)
+		return
+	}
+	if conn.Source == "caddyfile" {
+		g.writeErr(w, &userError{http.StatusConflict, "this connection is declared in the Caddyfile; remove it there and reload"})
+		return
+	}
+	if err := g.removeConnection(conn, in.Kind); err != nil {
+		g.writeErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]bool{"removed": true})
+}
+
+func (g *Gateway) handleConnectionRefresh(w http.ResponseWriter, r *http.Request) {
+	p, _ := PrincipalFrom(r.Context())
+	conn, _, err := g.connectionFor(p, r.PathValue("owner"), r.PathValue("integration"), r.PathValue("name"))
+	if err != nil {
+		g.writeErr(w, err)
+		return
+	}
+	n, err := g.refreshConnection(r.Context(), conn.key())
+	if err != nil {
+		g.writeErr(w, err)
+		return
+	}
+	conn, _, _ = g.connectionFor(p, r.PathValue("owner"), r.PathValue("integration"), r.PathValue("name"))
+	writeJSON(w, http.StatusOK, connectionView(conn, n))
 }

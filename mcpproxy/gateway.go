@@ -14,7 +14,10 @@ import (
 	"sync"
 
 	"github.com/mcpexecutor/executor/mcpproxy/egress"
+	"github.com/mcpexecutor/executor/mcpproxy/graphql"
 	"github.com/mcpexecutor/executor/mcpproxy/integration"
+	"github.com/mcpexecutor/executor/mcpproxy/mcpupstream"
+	"github.com/mcpexecutor/executor/mcpproxy/openapi"
 	"github.com/mcpexecutor/executor/sandbox"
 	"github.com/mcpexecutor/executor/store"
 )
@@ -39,6 +42,12 @@ type Config struct {
 	Sandbox *sandbox.Engine
 	// Limits bound each execution; zero values mean the sandbox defaults.
 	Limits sandbox.Limits
+	// AllowLocalNetwork permits integration URLs on loopback and private
+	// addresses (the HTTPClient enforces it at dial time; this is the
+	// save-time check).
+	AllowLocalNetwork bool
+	// AllowStdio permits MCP servers started as local child processes.
+	AllowStdio bool
 }
 
 // Gateway serves the MCP endpoint and the API for one store. It is safe for
@@ -57,6 +66,8 @@ type Gateway struct {
 	catalog  *catalog
 	kinds    map[string]integration.Kind
 	sandbox  *sandbox.Engine
+	bases      sync.Map // integration slug → *integration.Catalog
+	refreshing sync.Map // connection key → true while a refresh runs
 }
 
 // New returns a Gateway over cfg.Store.
@@ -69,11 +80,18 @@ func New(cfg Config) (*Gateway, error) {
 		return nil, err
 	}
 	g := &Gateway{store: cfg.Store, logger: cfg.Logger, cfg: cfg, kinds: map[string]integration.Kind{}, sandbox: cfg.Sandbox}
+	for _, k := range []integration.Kind{
+		&openapi.Kind{},
+		&graphql.Kind{},
+		mcpupstream.New(mcpupstream.Options{AllowStdio: cfg.AllowStdio, Logger: cfg.Logger.With("component", "mcp-upstream")}),
+	} {
+		g.kinds[k.Name()] = k
+	}
 	for _, k := range cfg.Kinds {
 		g.kinds[k.Name()] = k
 	}
 	g.catalog = newCatalog(g.systemTools())
-	if err := g.catalog.load(cfg.Store, g.integrationKind); err != nil {
+	if err := g.catalog.load(cfg.Store, g.integrationKind, g.base); err != nil {
 		return nil, fmt.Errorf("loading the tool catalog: %w", err)
 	}
 	g.sessions = newSessionRegistry(cfg.Store, cfg.Logger)
@@ -119,11 +137,18 @@ func (g *Gateway) config() Config {
 	return g.cfg
 }
 
-// Close ends every MCP session's streams. It does not close the store, which
-// belongs to the caller.
+// Close ends every MCP session's streams and stops what integration kinds
+// hold (pooled clients, child processes). It does not close the store,
+// which belongs to the caller.
 func (g *Gateway) Close() error {
 	g.mcp.close()
-	return nil
+	var errs []error
+	for _, k := range g.kinds {
+		if c, ok := k.(integration.Closer); ok {
+			errs = append(errs, c.Close())
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // ServeMCP serves the streamable-HTTP MCP endpoint. The request context must

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mcpexecutor/executor/mcpproxy/egress"
 	"github.com/mcpexecutor/executor/mcpproxy/integration"
 	"github.com/mcpexecutor/executor/sandbox"
 	"github.com/mcpexecutor/executor/store"
@@ -111,6 +112,12 @@ func newTestGateway(t testing.TB, cfg Config) *testGateway {
 	}
 	kind := newTestKind()
 	cfg.Store = db
+	if cfg.HTTPClient == nil {
+		// Test upstreams listen on 127.0.0.1; production mode is tested by
+		// passing a client without AllowLocalNetwork.
+		cfg.AllowLocalNetwork = true
+		cfg.HTTPClient = egress.NewClient(egress.Options{AllowLocalNetwork: true})
+	}
 	cfg.Kinds = append(cfg.Kinds, kind)
 	if cfg.Sandbox == nil {
 		cfg.Sandbox = engine
@@ -320,4 +327,35 @@ func deleteMCP(t testing.TB, tg *testGateway, session, principal string) int {
 	}
 	res.Body.Close()
 	return res.StatusCode
+}
+
+// api calls the JSON API as principal and decodes the answer into out (if
+// not nil); it returns the status and the raw body.
+func (tg *testGateway) api(t testing.TB, principal, method, path string, body any, out any) (int, string) {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, tg.srv.URL+path, rd)
+	req.Header.Set("X-Test-Principal", principal)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	if out != nil && res.StatusCode < 300 {
+		if err := json.Unmarshal(b, out); err != nil {
+			t.Fatalf("%s %s: %v: %s", method, path, err, b)
+		}
+	}
+	return res.StatusCode, string(b)
 }

@@ -101,6 +101,10 @@ func (g *Gateway) run(ctx context.Context, c Call, e *toolEntry, args json.RawMe
 	}
 	conn, err := g.resolveConnection(ctx, c.Principal, e)
 	if err != nil {
+		var te *integration.ToolError
+		if errors.As(err, &te) {
+			return &integration.Result{Error: te}, nil
+		}
 		return nil, err
 	}
 	res, err := kind.Call(ctx, conn, e.Tool, args)
@@ -109,6 +113,9 @@ func (g *Gateway) run(ctx context.Context, c Call, e *toolEntry, args json.RawMe
 	}
 	if res == nil {
 		return nil, errors.New("integration returned no result")
+	}
+	if s, ok := kind.(interface{ Stale(key string) bool }); ok && s.Stale(conn.Key) {
+		g.scheduleRefresh(conn.Key)
 	}
 	return res, nil
 }
@@ -124,11 +131,17 @@ func notFound(g *Gateway, p Principal, path string) *integration.Result {
 // defect hides an internal error behind a correlation id: the agent sees
 // only the id; the cause is logged.
 func (g *Gateway) defect(path string, err error) error {
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	id := hex.EncodeToString(b[:])
+	id := correlationID()
 	g.logger.Error("internal tool error", "id", id, "path", path, "error", err)
 	return &ThrownError{Message: "Internal tool error [" + id + "]"}
+}
+
+// correlationID is 8 random hex characters that tie a message shown to a
+// user to the log line holding the cause.
+func correlationID() string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 func marshalResult(r *integration.Result) (json.RawMessage, error) {

@@ -139,3 +139,24 @@ func Slugify(s string) string {
 	}
 	return strings.Trim(b.String(), "-")
 }
+
+// authMethod returns the method with template, if the integration has it.
+func (in *Integration) authMethod(template string) *AuthMethod {
+	for i := range in.AuthMethods {
+		if in.AuthMethods[i].Template == template {
+			return &in.AuthMethods[i]
+		}
+	}
+	if template == "none" {
+		return &AuthMethod{Template: "none", Kind: "none"}
+	}
+	return nil
+}
+
+// variable is the credential variable a placement renders ("token" by default).
+func (p PlacementSpec) variable() string {
+	if p.Variable == "" {
+		return "token"
+	}
+	return p.Variable
+}

@@ -98,6 +98,7 @@ const (
 	Audit        Bucket = "audit"        // the audit log (use sequence keys, page with ForEachReverse)
 	OAuth        Bucket = "oauth"        // OAuth client registrations and flows in progress
 	Sessions     Bucket = "sessions"     // MCP and console sessions
+	Blobs        Bucket = "blobs"        // source documents (OpenAPI descriptions, GraphQL schemas)
 )
 
 // Internal buckets; their names start with '_' so no caller can name them.
@@ -106,7 +107,7 @@ const (
 	bucketSecrets Bucket = "_secrets" // sealed secrets, keyed bucket\0record\0field
 )
 
-var knownBuckets = []Bucket{Integrations, Connections, Tools, Policies, Executions, Audit, OAuth, Sessions, bucketSecrets}
+var knownBuckets = []Bucket{Integrations, Connections, Tools, Policies, Executions, Audit, OAuth, Sessions, Blobs, bucketSecrets}
 
 // Tx is a transaction: a consistent view of the store, writable inside
 // [Store.Update]. Keys are strings compared byte by byte. A Tx must be used

@@ -1,0 +1,235 @@
+package mcpproxy
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/mcpexecutor/executor/mcpproxy/egress"
+)
+
+const petsSpec = `{
+  "openapi": "3.0.3",
+  "info": {"title": "Pets API", "version": "1.0.0"},
+  "servers": [{"url": "%s"}],
+  "components": {
+    "securitySchemes": {"key": {"type": "apiKey", "in": "header", "name": "X-Api-Key"}},
+    "schemas": {
+      "Pet": {"type": "object", "required": ["id", "name"], "properties": {"id": {"type": "string"}, "name": {"type": "string"}, "tag": {"type": "string"}}},
+      "NewPet": {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}, "tag": {"type": "string"}}}
+    }
+  },
+  "security": [{"key": []}],
+  "paths": {
+    "/pets/{petId}": {"get": {"operationId": "getPet", "summary": "Get a pet by id",
+      "parameters": [{"name": "petId", "in": "path", "required": true, "schema": {"type": "string"}}, {"name": "verbose", "in": "query", "schema": {"type": "boolean"}}],
+      "responses": {"200": {"description": "ok", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Pet"}}}}}}},
+    "/pets": {"post": {"operationId": "createPet", "summary": "Create a pet",
+      "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/NewPet"}}}},
+      "responses": {"201": {"description": "created", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Pet"}}}}}}}
+  }
+}`
+
+// petsUpstream is the reference's pets API on 127.0.0.1.
+type petsUpstream struct {
+	*httptest.Server
+	posts   atomic.Int64
+	lastKey atomic.Value
+}
+
+func newPetsUpstream(t testing.TB) *petsUpstream {
+	u := &petsUpstream{}
+	u.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u.lastKey.Store(r.Header.Get("X-Api-Key"))
+		w.Header().Set("X-Ratelimit-Remaining", "42")
+		w.Header().Set("Content-Type", "application/json")
+		switch {
+		case r.URL.Path == "/openapi.json":
+			fmt.Fprintf(w, petsSpec, u.URL)
+		case r.Method == "GET" && r.URL.Path == "/pets/404":
+			w.WriteHeader(404)
+			fmt.Fprint(w, `{"error":"nope"}`)
+		case r.Method == "GET" && strings.HasPrefix(r.URL.Path, "/pets/"):
+			fmt.Fprintf(w, `{"id":%q,"name":"Rex","tag":"dog"}`, strings.TrimPrefix(r.URL.Path, "/pets/"))
+		case r.Method == "POST" && r.URL.Path == "/pets":
+			u.posts.Add(1)
+			w.WriteHeader(201)
+			fmt.Fprint(w, `{"id":"p-new","name":"Fido"}`)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(u.Close)
+	return u
+}
+
+func TestOpenAPIIntegrationFromPreviewToACall(t *testing.T) {
+	tg := newTestGateway(t, Config{})
+	up := newPetsUpstream(t)
+	const secret = "SENTINEL-7f3a-pets-key"
+
+	var preview map[string]any
+	if code, body := tg.api(t, "alice", "POST", "/api/openapi/preview", map[string]any{"spec": up.URL + "/openapi.json"}, &preview); code != 200 {
+		t.Fatalf("preview: %d %s", code, body)
+	}
+	if preview["title"] != "Pets API" || preview["operationCount"] != 2.0 || !strings.Contains(fmt.Sprint(preview["authMethods"]), "X-Api-Key") {
+		t.Fatalf("preview: %v", preview)
+	}
+	var added struct {
+		Slug      string `json:"slug"`
+		ToolCount int    `json:"toolCount"`
+	}
+	if code, body := tg.api(t, "alice", "POST", "/api/openapi/specs", map[string]any{"spec": map[string]any{"kind": "url", "url": up.URL + "/openapi.json"}, "slug": "pets"}, &added); code != 200 || added.Slug != "pets" || added.ToolCount != 2 {
+		t.Fatalf("add: %d %s", code, body)
+	}
+	var conn map[string]any
+	if code, body := tg.api(t, "alice", "POST", "/api/connections", map[string]any{"owner": "org", "name": "main", "integration": "pets", "template": "apikey-0", "value": secret}, &conn); code != 200 {
+		t.Fatalf("connection: %d %s", code, body)
+	}
+	if conn["address"] != "tools.pets.org.main" || conn["toolCount"] != 2.0 {
+		t.Fatalf("connection: %v", conn)
+	}
+
+	c := tg.client(t, "alice")
+	c.initialize()
+	r := c.execute(`const r = await tools.pets.org.main.pets.getPet({ petId: "42" }); return { ok: r.ok, name: r.data.name, status: r.http.status, rl: r.http.headers["x-ratelimit-remaining"] }`)
+	if string(r.StructuredContent) != `{"status":"completed","result":{"ok":true,"name":"Rex","status":200,"rl":"42"},"logs":[]}` {
+		t.Fatalf("call: %s", r.StructuredContent)
+	}
+	if up.lastKey.Load() != secret {
+		t.Fatalf("the upstream got key %v", up.lastKey.Load())
+	}
+	r = c.execute(`return (await tools.pets.org.main.pets.getPet({ petId: "404" })).error`)
+	if !strings.Contains(r.text(), `"code": "upstream_http_error"`) || !strings.Contains(r.text(), `"status": 404`) {
+		t.Fatalf("404: %s", r.text())
+	}
+
+	// The secret never comes back from any API or tool result.
+	for _, path := range []string{"/api/connections", "/api/connections/org/pets/main", "/api/integrations", "/api/integrations/pets", "/api/tools?integration=pets"} {
+		if _, body := tg.api(t, "alice", "GET", path, nil, nil); strings.Contains(body, secret) {
+			t.Fatalf("%s returned the secret", path)
+		}
+	}
+	r = c.execute(`return [await tools.executor.coreTools.connections.list({}), await tools.describe.tool({ path: "pets.org.main.pets.getPet" })]`)
+	if strings.Contains(string(r.StructuredContent), secret) {
+		t.Fatal("a tool result holds the secret")
+	}
+	var tools []toolView
+	tg.api(t, "alice", "GET", "/api/tools?integration=pets", nil, &tools)
+	if len(tools) != 2 || !tools[0].RequiresApproval || tools[0].ApprovalDescription != "POST /pets" {
+		t.Fatalf("tools: %+v", tools)
+	}
+	var schema map[string]any
+	tg.api(t, "alice", "GET", "/api/tools/schema?address=tools.pets.org.main.pets.getPet", nil, &schema)
+	if schema["inputTypeScript"] != "{ petId: string; verbose?: boolean; }" {
+		t.Fatalf("schema: %v", schema["inputTypeScript"])
+	}
+}
+
+func TestBadInputIsA400NamingTheFieldAndWritesNothing(t *testing.T) {
+	tg := newTestGateway(t, Config{})
+	up := newPetsUpstream(t)
+	tg.api(t, "alice", "POST", "/api/openapi/specs", map[string]any{"spec": map[string]any{"kind": "url", "url": up.URL + "/openapi.json"}, "slug": "pets"}, nil)
+	cases := []struct {
+		name, path string
+		body       any
+		status     int
+		want       string
+	}{
+		{"unknown field", "/api/connections", map[string]any{"owner": "org", "nme": "x"}, 400, `unknown field \"nme\"`},
+		{"bad owner", "/api/connections", map[string]any{"owner": "team", "name": "x", "integration": "pets"}, 400, "owner"},
+		{"bad name", "/api/connections", map[string]any{"owner": "org", "name": "Main.Conn", "integration": "pets"}, 400, "name"},
+		{"unknown integration", "/api/connections", map[string]any{"owner": "org", "name": "x", "integration": "nope"}, 404, `integration \"nope\" not found`},
+		{"unknown template", "/api/connections", map[string]any{"owner": "org", "name": "x", "integration": "pets", "template": "oauth-x"}, 400, "template"},
+		{"missing credential", "/api/connections", map[string]any{"owner": "org", "name": "x", "integration": "pets", "template": "apikey-0"}, 400, "credential origin"},
+		{"two origins", "/api/connections", map[string]any{"owner": "org", "name": "x", "integration": "pets", "template": "apikey-0", "value": "a", "values": map[string]string{"token": "b"}}, 400, "exactly one credential origin"},
+		{"not OpenAPI", "/api/openapi/specs", map[string]any{"spec": map[string]any{"kind": "blob", "value": `{"hello":1}`}, "slug": "bad"}, 400, "OpenAPI"},
+		{"duplicate slug", "/api/openapi/specs", map[string]any{"spec": map[string]any{"kind": "url", "url": up.URL + "/openapi.json"}, "slug": "pets"}, 409, "already exists"},
+		{"bad slug", "/api/openapi/specs", map[string]any{"spec": map[string]any{"kind": "url", "url": up.URL + "/openapi.json"}, "slug": "Pets API"}, 400, "slug"},
+		{"stdio refused by the operator", "/api/mcp/servers", map[string]any{"transport": "stdio", "name": "x", "command": "/bin/true"}, 400, "stdio"},
+		{"no JSON", "/api/connections", "not an object", 400, "invalid JSON"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			code, body := tg.api(t, "alice", "POST", tc.path, tc.body, nil)
+			if code != tc.status || !strings.Contains(body, tc.want) {
+				t.Fatalf("got %d %s; want %d containing %q", code, body, tc.status, tc.want)
+			}
+		})
+	}
+	var conns []map[string]any
+	tg.api(t, "alice", "GET", "/api/connections", nil, &conns)
+	var ints []map[string]any
+	tg.api(t, "alice", "GET", "/api/integrations", nil, &ints)
+	if len(conns) != 0 || len(ints) != 1 {
+		t.Fatalf("something was half-written: %d connections, %d integrations", len(conns), len(ints))
+	}
+}
+
+func TestProductionModeRefusesLocalUpstreams(t *testing.T) {
+	tg := newTestGateway(t, Config{HTTPClient: egress.NewClient(egress.Options{})})
+	up := newPetsUpstream(t)
+	for _, u := range []string{up.URL + "/openapi.json", "http://169.254.169.254/latest", "http://[::1]:8080/x", "http://localhost/x"} {
+		code, body := tg.api(t, "alice", "POST", "/api/openapi/specs", map[string]any{"spec": map[string]any{"kind": "url", "url": u}, "slug": "x"}, nil)
+		if code != 400 || !strings.Contains(body, "spec.url") {
+			t.Fatalf("%s: %d %s", u, code, body)
+		}
+	}
+}
+
+func TestGitHubRESTImportsAndSearchRanksIssuesCreateFirst(t *testing.T) {
+	path := filepath.Join("..", "testdata", "npm", "node_modules", "@octokit", "openapi", "generated", "api.github.com.json")
+	spec, err := os.ReadFile(path)
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("GitHub's OpenAPI description is missing (npm ci in testdata/npm): %v", err)
+		}
+		t.Skipf("GitHub's OpenAPI description is not installed (cd testdata/npm && npm ci): %v", err)
+	}
+	var hits atomic.Value
+	stub := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Store(r.Method + " " + r.URL.Path)
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Link", `<https://api.github.com/repositories/1/issues?page=2>; rel="next"`)
+		w.WriteHeader(201)
+		fmt.Fprint(w, `{"number":1,"title":"hello"}`)
+	}))
+	defer stub.Close()
+	tg := newTestGateway(t, Config{})
+	start := time.Now()
+	var added struct {
+		ToolCount int `json:"toolCount"`
+	}
+	if code, body := tg.api(t, "alice", "POST", "/api/openapi/specs", map[string]any{"spec": map[string]any{"kind": "blob", "value": string(spec)}, "slug": "github", "baseUrl": stub.URL}, &added); code != 200 {
+		t.Fatalf("import: %d %.300s", code, body)
+	}
+	t.Logf("imported %d tools in %v", added.ToolCount, time.Since(start))
+	if added.ToolCount != 1223 {
+		t.Fatalf("tool count %d, want 1223", added.ToolCount)
+	}
+	if code, body := tg.api(t, "alice", "POST", "/api/connections", map[string]any{"owner": "org", "name": "main", "integration": "github", "template": "none"}, nil); code != 200 {
+		t.Fatalf("connection: %d %s", code, body)
+	}
+	p := search(t, tg, "alice", `{"query":"create issue"}`)
+	if got := paths(p); len(got) == 0 || got[0] != "github.org.main.issues.create" {
+		t.Fatalf("create issue: %v", got)
+	}
+	c := tg.client(t, "alice")
+	c.initialize()
+	r := c.execute(`const r = await tools.github.org.main.issues.create({ owner: "o", repo: "r", body: { title: "hello" } }); return { status: r.http.status, link: r.http.headers.link, n: r.data.number }`)
+	if !strings.Contains(string(r.StructuredContent), `"status":201`) || !strings.Contains(string(r.StructuredContent), `rel=\"next\"`) {
+		t.Fatalf("call: %s", r.StructuredContent)
+	}
+	if hits.Load() != "POST /repos/o/r/issues" {
+		t.Fatalf("the stub saw %v", hits.Load())
+	}
+}
+
+var _ = json.Marshal

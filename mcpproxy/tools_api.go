@@ -1,0 +1,92 @@
+package mcpproxy
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+
+	"github.com/mcpexecutor/executor/mcpproxy/mcpupstream"
+)
+
+// toolView is one tool in GET /api/tools.
+type toolView struct {
+	Address             string `json:"address"`
+	Owner               string `json:"owner,omitempty"`
+	Integration         string `json:"integration"`
+	Connection          string `json:"connection,omitempty"`
+	Name                string `json:"name"`
+	PluginID            string `json:"pluginId"`
+	Description         string `json:"description,omitempty"`
+	RequiresApproval    bool   `json:"requiresApproval,omitempty"`
+	ApprovalDescription string `json:"approvalDescription,omitempty"`
+	Static              bool   `json:"static,omitempty"`
+	Policy              string `json:"policy,omitempty"`
+}
+
+// handleToolsList is GET /api/tools?integration&owner&connection&query&includeBlocked.
+func (g *Gateway) handleToolsList(w http.ResponseWriter, r *http.Request) {
+	p, _ := PrincipalFrom(r.Context())
+	q := r.URL.Query()
+	entries := g.listable(p)
+	if query := strings.TrimSpace(q.Get("query")); query != "" {
+		hits := rank(entries, newSearchQuery(query, ""))
+		entries = entries[:0:0]
+		for _, h := range hits {
+			entries = append(entries, h.entry)
+		}
+	}
+	out := []toolView{}
+	for _, e := range entries {
+		if (q.Get("integration") != "" && e.Integration != q.Get("integration")) || (q.Get("owner") != "" && e.Owner != q.Get("owner")) ||
+			(q.Get("connection") != "" && e.Connection != q.Get("connection")) {
+			continue
+		}
+		out = append(out, toolView{Address: e.Address(), Owner: e.Owner, Integration: e.Integration, Connection: e.Connection, Name: e.Tool.Name,
+			PluginID: e.Kind, Description: e.Tool.Description, RequiresApproval: e.Tool.RequiresApproval,
+			ApprovalDescription: e.Tool.ApprovalDescription, Static: e.Static})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// handleToolSchema is GET /api/tools/schema?address=.
+func (g *Gateway) handleToolSchema(w http.ResponseWriter, r *http.Request) {
+	p, _ := PrincipalFrom(r.Context())
+	path := strings.TrimPrefix(r.URL.Query().Get("address"), "tools.")
+	e, ok := g.catalog.lookup(p, path)
+	if !ok {
+		writeError(w, http.StatusNotFound, "tool %q not found", r.URL.Query().Get("address"))
+		return
+	}
+	d := describeEntry(e)
+	writeJSON(w, http.StatusOK, map[string]any{
+		"address":               e.Address(),
+		"name":                  e.Tool.Name,
+		"description":           e.Tool.Description,
+		"inputSchema":           rawOrNull(e.Tool.InputSchema),
+		"outputSchema":          rawOrNull(e.Tool.OutputSchema),
+		"schemaDefinitions":     e.Defs,
+		"inputTypeScript":       d.InputTypeScript,
+		"outputTypeScript":      d.OutputTypeScript,
+		"typeScriptDefinitions": d.TypeScriptDefinitions,
+		"requiresApproval":      e.Tool.RequiresApproval,
+		"approvalDescription":   e.Tool.ApprovalDescription,
+	})
+}
+
+func rawOrNull(b json.RawMessage) json.RawMessage {
+	if len(b) == 0 {
+		return json.RawMessage("null")
+	}
+	return b
+}
+
+// handleMCPStatus is GET /api/mcp/status: the state of pooled upstream MCP
+// clients and stdio child processes.
+func (g *Gateway) handleMCPStatus(w http.ResponseWriter, r *http.Request) {
+	k, ok := g.kinds["mcp"].(*mcpupstream.Kind)
+	if !ok {
+		writeJSON(w, http.StatusOK, []any{})
+		return
+	}
+	writeJSON(w, http.StatusOK, k.Status())
+}
