@@ -60,12 +60,12 @@ type Gateway struct {
 	mu  sync.RWMutex
 	cfg Config
 
-	sessions *sessionRegistry
-	mcp      *mcpEndpoint
-	api      http.Handler
-	catalog  *catalog
-	kinds    map[string]integration.Kind
-	sandbox  *sandbox.Engine
+	sessions   *sessionRegistry
+	mcp        *mcpEndpoint
+	api        http.Handler
+	catalog    *catalog
+	kinds      map[string]integration.Kind
+	sandbox    *sandbox.Engine
 	bases      sync.Map // integration slug → *integration.Catalog
 	refreshing sync.Map // connection key → true while a refresh runs
 }

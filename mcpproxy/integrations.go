@@ -663,4 +663,3 @@ func (g *Gateway) writeErr(w http.ResponseWriter, err error) {
 	g.logger.Error("API request failed", "id", id, "error", err)
 	writeError(w, http.StatusInternalServerError, "The request failed because of an internal error [%s]; the server log has the details.", id)
 }
-
