@@ -180,8 +180,13 @@ func (k *Kind) Call(ctx context.Context, c *integration.Connection, tool *integr
 		return nil, errors.New("mcpupstream: Call without a tool")
 	}
 	u, err := k.upstreamFor(c)
+	var unusable *unusableError
+	if errors.As(err, &unusable) {
+		return &integration.Result{Error: &integration.ToolError{
+			Code: "mcp_connection_failed", Message: unusable.msg, Retryable: unusable.retryable}}, nil
+	}
 	if err != nil {
-		return integration.Fail("mcp_connection_failed", err.Error()), nil
+		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, k.opts.CallTimeout)
 	defer cancel()
@@ -287,10 +292,13 @@ func (k *Kind) upstreamFor(c *integration.Connection) (*upstream, error) {
 	}
 	cfg, err := ParseConfig(c.Config)
 	if err != nil {
-		return nil, err
+		return nil, &unusableError{msg: fmt.Sprintf("The MCP integration %s is misconfigured: %s.", c.Integration, err)}
 	}
 	if err := cfg.Validate(k.opts.AllowStdio); err != nil {
-		return nil, fmt.Errorf("the MCP integration %s is misconfigured: %w", c.Integration, err)
+		return nil, &unusableError{msg: fmt.Sprintf("The MCP integration %s is misconfigured: %s.", c.Integration, err)}
+	}
+	if cfg.Transport == transportRemote && c.HTTP == nil {
+		return nil, errors.New("mcpupstream: the connection has no HTTP client")
 	}
 	key := c.Key
 	if key == "" {
@@ -300,7 +308,7 @@ func (k *Kind) upstreamFor(c *integration.Connection) (*upstream, error) {
 	k.mu.Lock()
 	if k.closed {
 		k.mu.Unlock()
-		return nil, errors.New("the gateway is shutting down")
+		return nil, &unusableError{msg: "The gateway is shutting down; retry the call shortly.", retryable: true}
 	}
 	u := k.ups[key]
 	if u != nil && u.fp != fp {
@@ -320,6 +328,15 @@ func (k *Kind) upstreamFor(c *integration.Connection) (*upstream, error) {
 	u.observe(c)
 	return u, nil
 }
+
+// unusableError is a connection the kind cannot use as configured: a
+// failed Result, not a defect.
+type unusableError struct {
+	msg       string
+	retryable bool
+}
+
+func (e *unusableError) Error() string { return e.msg }
 
 // fingerprint identifies what a pool entry was built from. Remote clients
 // read the credential per request, so only stdio includes it.
@@ -375,7 +392,13 @@ func (k *Kind) reaper() {
 			}
 			k.mu.Unlock()
 			for _, u := range ups {
-				u.reapIfIdle(now)
+				if s := u.reapIfIdle(now); s != nil {
+					k.bg.Add(1) // the reaper's own count keeps this safe
+					go func() {
+						defer k.bg.Done()
+						s.close()
+					}()
+				}
 			}
 		}
 	}

@@ -284,12 +284,28 @@ func TestAutoFallsBackToSSEOnlyForTransportFailures(t *testing.T) {
 			if up.getCount() != 0 {
 				t.Errorf("SSE was tried (%d GETs) after %d", up.getCount(), status)
 			}
+			attempts := up.count("initialize") + up.count("server/discover")
+			start := time.Now()
 			res, err := k.Call(context.Background(), c, &integration.Tool{Name: "echo"}, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if res.OK || res.Error.Code != "mcp_connection_failed" || res.Error.Status != status || strings.Contains(res.Error.Message, "expired-token-123") {
+			if res.OK || res.Error.Code != "mcp_connection_failed" || res.Error.Status != status || res.Error.Retryable ||
+				strings.Contains(res.Error.Message, "expired-token-123") {
 				t.Errorf("got %s", resultJSON(t, res))
+			}
+			// The same credential is not tried again during the backoff…
+			if n := up.count("initialize") + up.count("server/discover"); n != attempts || time.Since(start) > 500*time.Millisecond {
+				t.Errorf("retried the refused credential (%d handshake requests, was %d) in %s", n, attempts, time.Since(start))
+			}
+			// …but a new one is, at once.
+			c.Credential = integration.Credential{AccessToken: "fresh-token-456"}
+			start = time.Now()
+			if res, _ := k.Call(context.Background(), c, &integration.Tool{Name: "echo"}, nil); res.OK || time.Since(start) > 500*time.Millisecond {
+				t.Errorf("new credential: %s after %s", resultJSON(t, res), time.Since(start))
+			}
+			if n := up.count("initialize") + up.count("server/discover"); n == attempts {
+				t.Error("the new credential was not tried")
 			}
 		})
 	}

@@ -110,6 +110,7 @@ type process struct {
 	log    *slog.Logger
 
 	done       chan struct{} // closed when the child has been waited for
+	stderrDone chan struct{} // closed when its stderr has been read to the end
 	exitErr    error
 	exitAt     time.Time
 	stopping   atomic.Bool
@@ -152,12 +153,14 @@ func startProcess(command string, args, env []string, dir string, log *slog.Logg
 	p := &process{
 		cmd: cmd, pid: cmd.Process.Pid,
 		stdin: inW, stdout: outR, stderr: &ring{},
-		log:  log,
-		done: make(chan struct{}),
+		log:        log,
+		done:       make(chan struct{}),
+		stderrDone: make(chan struct{}),
 	}
 	go func() {
 		_, _ = io.Copy(p.stderr, errR)
 		_ = errR.Close()
+		close(p.stderrDone)
 	}()
 	go p.wait()
 	return p, nil
@@ -172,7 +175,14 @@ func closeAll(files ...*os.File) {
 // wait reaps the child, then clears out what is left of its group.
 func (p *process) wait() {
 	err := p.cmd.Wait()
-	p.exitErr, p.exitAt = err, time.Now()
+	exitAt := time.Now()
+	// Its last words explain the exit; a grandchild holding stderr open
+	// must not delay the news for long.
+	select {
+	case <-p.stderrDone:
+	case <-time.After(250 * time.Millisecond):
+	}
+	p.exitErr, p.exitAt = err, exitAt
 	close(p.done)
 	p.log.Debug("mcp upstream: child exited", "pid", p.pid, "err", err)
 	if !p.stopping.Load() {

@@ -158,6 +158,11 @@ func (u *upstream) acquire(ctx context.Context, force bool) (*session, error) {
 		}
 		if wait := time.Until(u.retryAt); wait > 0 && !force && u.failedCred == credFingerprint(u.cred.Load()) {
 			last := u.lastErr
+			if cf, ok := u.startErr.(*connectFailure); ok && cf.status != 0 {
+				// Refused credential: the same one would be refused again.
+				u.mu.Unlock()
+				return nil, cf
+			}
 			u.mu.Unlock()
 			deadline, hasDeadline := ctx.Deadline()
 			if wait > maxBackoffWait || (hasDeadline && time.Until(deadline) < wait) {
@@ -175,8 +180,12 @@ func (u *upstream) acquire(ctx context.Context, force bool) (*session, error) {
 		gen := u.gen
 		ch := make(chan struct{})
 		u.starting = ch
+		u.k.bg.Add(1) // under u.mu with u.closed false: before Close waits
 		u.mu.Unlock()
-		go u.startSession(gen, ch)
+		go func() {
+			defer u.k.bg.Done()
+			u.startSession(gen, ch)
+		}()
 		if err := u.awaitStart(ctx, ch, gen); err != nil {
 			return nil, err
 		}
@@ -383,7 +392,7 @@ func (u *upstream) staleLocked(now time.Time) bool {
 func (u *upstream) fireIfStale() {
 	u.mu.Lock()
 	cb := u.toolsChanged
-	fire := cb != nil && !u.staleFired && !u.listedAt.IsZero() && u.staleLocked(time.Now())
+	fire := cb != nil && !u.staleFired && u.staleLocked(time.Now())
 	if fire {
 		u.staleFired = true
 	}
@@ -410,18 +419,18 @@ func (u *upstream) listedNames() map[string]string {
 	return u.listed
 }
 
-// reapIfIdle ends the session if nothing used it for the idle timeout.
-func (u *upstream) reapIfIdle(now time.Time) {
+// reapIfIdle takes the session away if nothing used it for the idle
+// timeout, and returns it for closing.
+func (u *upstream) reapIfIdle(now time.Time) *session {
 	u.mu.Lock()
+	defer u.mu.Unlock()
 	s := u.sess
 	if s == nil || u.inflight > 0 || now.Sub(u.lastUsed) < u.k.opts.IdleTimeout {
-		u.mu.Unlock()
-		return
+		return nil
 	}
 	u.sess = nil
-	u.mu.Unlock()
 	u.k.log.Info("mcp upstream: closing an idle connection", "connection", u.key)
-	s.close()
+	return s
 }
 
 // shutdown ends the entry for good: its session, its child, its temporary
