@@ -2,10 +2,19 @@ package mcpupstream
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
+	"net"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
+
+	"github.com/mark3labs/mcp-go/client/transport"
+	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/mcpexecutor/executor/mcpproxy/integration"
 )
@@ -191,5 +200,35 @@ func TestRedact(t *testing.T) {
 	raw := u.redactRaw(json.RawMessage(`{"text":"static-secret-1 a b\u0026c/secret"}`))
 	if strings.Contains(string(raw), "static-secret-1") || !json.Valid(raw) {
 		t.Errorf("raw %s", raw)
+	}
+}
+
+func TestLostSessionIsRecognised(t *testing.T) {
+	remote, stdio := &session{}, &session{proc: &process{done: make(chan struct{})}}
+	now := time.Now()
+	cases := []struct {
+		name string
+		s    *session
+		x    *exchange
+		err  error
+		want bool
+	}{
+		{"404 on the session", remote, nil, fmt.Errorf("transport error: %w", transport.ErrSessionTerminated), true},
+		{"TypeScript SDK 400", remote, &exchange{rpcErr: &mcp.JSONRPCErrorDetails{Code: -32000, Message: "Bad Request: No valid session ID provided"}}, errors.New("x"), true},
+		{"session not found", remote, &exchange{rpcErr: &mcp.JSONRPCErrorDetails{Code: -32001, Message: "Session not found"}}, errors.New("x"), true},
+		{"a tool's own error", remote, &exchange{rpcErr: &mcp.JSONRPCErrorDetails{Code: -32603, Message: "invalid session token for GitHub"}}, errors.New("x"), false},
+		{"unknown tool", remote, &exchange{rpcErr: &mcp.JSONRPCErrorDetails{Code: -32602, Message: "Tool not found"}}, errors.New("x"), false},
+		{"connection reset", remote, nil, &net.OpError{Op: "read", Err: syscall.ECONNRESET}, true},
+		{"connection refused", remote, nil, &net.OpError{Op: "dial", Err: syscall.ECONNREFUSED}, true},
+		{"EOF", remote, nil, fmt.Errorf("reading: %w", io.ErrUnexpectedEOF), true},
+		{"deadline", remote, nil, context.DeadlineExceeded, false},
+		{"stdio session error text", stdio, &exchange{rpcErr: &mcp.JSONRPCErrorDetails{Code: -32000, Message: "Session not found"}}, errors.New("x"), false},
+		{"stdio write failed", stdio, nil, errors.New("failed to write request: broken pipe"), true},
+		{"stdio died during the call", stdio, nil, transport.ErrTransportClosed, false},
+	}
+	for _, tc := range cases {
+		if got := tc.s.lost(tc.x, tc.err, now); got != tc.want {
+			t.Errorf("%s: lost %v, want %v", tc.name, got, tc.want)
+		}
 	}
 }

@@ -575,3 +575,28 @@ func TestProbe(t *testing.T) {
 		}
 	})
 }
+
+func TestUpstreamSessionIDNeverSurfaces(t *testing.T) {
+	up := newTestUpstream(t, upstreamOpts{legacy: true})
+	k := newKind(t, Options{})
+	c := connection(t, Config{Transport: "remote", Endpoint: up.URL()}, integration.Credential{})
+	cat := produce(t, k, c)
+	var seen strings.Builder
+	for _, name := range []string{"echo", "fail", "image"} {
+		seen.WriteString(resultJSON(t, call(t, k, c, cat, name, nil)))
+	}
+	status, _ := json.Marshal(k.Status())
+	seen.Write(status)
+	catalog, _ := json.Marshal(cat)
+	seen.Write(catalog)
+	up.sessions.mu.Lock()
+	defer up.sessions.mu.Unlock()
+	if len(up.sessions.valid) == 0 {
+		t.Fatal("the upstream issued no session")
+	}
+	for id := range up.sessions.valid {
+		if strings.Contains(seen.String(), id) {
+			t.Errorf("the upstream's session id %s reached the gateway's output", id)
+		}
+	}
+}

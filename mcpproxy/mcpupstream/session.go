@@ -141,7 +141,11 @@ var sessionLost = regexp.MustCompile(`(?i)session[^.]*(not found|no valid|invali
 // session is worth one retry. began is when the caller started the request.
 func (s *session) lost(x *exchange, err error, began time.Time) bool {
 	if x != nil && x.rpcErr != nil {
-		return sessionLost.MatchString(x.rpcErr.Message)
+		// Only a remote server has sessions to lose, and says so with a
+		// server-defined or invalid-request code, not a tool's own error.
+		c := x.rpcErr.Code
+		return s.proc == nil && (c == mcp.INVALID_REQUEST || (c <= -32000 && c >= -32099)) &&
+			sessionLost.MatchString(x.rpcErr.Message)
 	}
 	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return false
