@@ -2,6 +2,8 @@ package openapi
 
 import (
 	"bytes"
+	"encoding/json"
+	"fmt"
 	"sort"
 	"strings"
 
@@ -189,4 +191,48 @@ func unknownMessage(unknown, props []string) string {
 
 func invalidArgs(msg string) *integration.Result {
 	return integration.Fail("invalid_tool_arguments", msg)
+}
+
+// FlattenArgs rewrites call arguments into the flat shape of the tool's
+// input schema: parameters given in containers (`path`, `query`,
+// `headers`, `cookies`…) move to the top level and `input` becomes `body`.
+// Unknown arguments give the reference product's pre-flight Result
+// (`Unknown argument "x". This operation accepts: …`). The gateway can call
+// it before validating arguments against the schema, whose
+// additionalProperties:false would otherwise refuse the containers that
+// Call accepts.
+func (Kind) FlattenArgs(tool *integration.Tool, args json.RawMessage) (json.RawMessage, *integration.Result, error) {
+	var meta opMeta
+	if err := json.Unmarshal(tool.Meta, &meta); err != nil || meta.Method == "" {
+		return nil, nil, fmt.Errorf("openapi: tool %q carries no operation", tool.Name)
+	}
+	a, res := readArgs(&meta, args)
+	if res != nil {
+		return nil, res, nil
+	}
+	out := []byte{'{'}
+	add := func(key string, v *fastjson.Value) {
+		if v == nil {
+			return
+		}
+		if len(out) > 1 {
+			out = append(out, ',')
+		}
+		out = appendString(out, key)
+		out = append(out, ':')
+		out = v.MarshalTo(out)
+	}
+	for i, p := range meta.Params {
+		add(p.key(), a.params[i])
+	}
+	add("body", a.body)
+	add("bodyBase64", a.bodyBase64)
+	if a.contentType != "" {
+		if len(out) > 1 {
+			out = append(out, ',')
+		}
+		out = appendString(append(out, `"contentType":`...), a.contentType)
+	}
+	add("server", a.server)
+	return append(out, '}'), nil, nil
 }

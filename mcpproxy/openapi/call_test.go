@@ -218,6 +218,33 @@ func TestArgumentsMayBeFlatOrInContainers(t *testing.T) {
 	}
 }
 
+func TestFlattenArgsMakesContainersPassTheSchema(t *testing.T) {
+	cat := mustCatalog(t, callDoc)
+	tool := toolNamed(t, cat, "pets.getPet")
+	schema := compileInput(t, tool, cat.Definitions)
+	in := `{"path":{"petId":"7"},"query":{"verbose":true},"headers":{"x-request-id":"r1"}}`
+	if validates(schema, in) == nil {
+		t.Fatal("the schema accepts containers; FlattenArgs would not be needed")
+	}
+	flat, res, err := Kind{}.FlattenArgs(tool, json.RawMessage(in))
+	if err != nil || res != nil {
+		t.Fatalf("FlattenArgs = %v, %v", res, err)
+	}
+	if string(flat) != `{"petId":"7","verbose":true,"X-Request-Id":"r1"}` {
+		t.Errorf("flat = %s", flat)
+	}
+	if err := validates(schema, string(flat)); err != nil {
+		t.Errorf("flattened arguments are refused: %v", err)
+	}
+	create := toolNamed(t, cat, "pets.createPet")
+	flat, _, _ = Kind{}.FlattenArgs(create, json.RawMessage(`{"input":{"a":1},"contentType":"text/plain"}`))
+	if string(flat) != `{"body":{"a":1},"contentType":"text/plain"}` {
+		t.Errorf("flat = %s", flat)
+	}
+	_, res, _ = Kind{}.FlattenArgs(tool, json.RawMessage(`{"petId":"1","nope":2}`))
+	wantError(t, res, "invalid_tool_arguments", `Unknown argument "nope". This operation accepts: petId, verbose, X-Request-Id, session`)
+}
+
 func TestInputIsAnAliasOfBody(t *testing.T) {
 	up := newUpstream(t, nil)
 	c := newCaller(t, callDoc, Config{BaseURL: up.URL})

@@ -718,7 +718,9 @@ func (s *source) decode(deep map[string]bool) (*openapi3.T, error) {
 	})
 	doc := &openapi3.T{}
 	if err := root.Decode(doc); err != nil {
-		return nil, fmt.Errorf("the OpenAPI document is invalid: %v", err)
+		// The tree has no positions: drop the YAML decoder's placeholders.
+		msg := strings.NewReplacer("yaml: construct errors: ", "", "<unknown position>: ", "", "line 0: ", "").Replace(err.Error())
+		return nil, fmt.Errorf("the OpenAPI document is invalid: %s", msg)
 	}
 	loader := openapi3.NewLoader()
 	if err := loader.ResolveRefsIn(doc, nil); err != nil {
