@@ -79,6 +79,19 @@ type App struct {
 	// Default 64 MiB.
 	ExecutionMemory int64 `json:"execution_memory,omitempty"`
 
+	// AllowStdio lets MCP servers run as child processes of the gateway.
+	// Default: on when every executor handler is in local mode, off otherwise.
+	AllowStdio *bool `json:"allow_stdio,omitempty"`
+
+	// Integrations declared here (config as code) are created at start and
+	// kept in line with this list on every reload; run-time integrations are
+	// left alone.
+	Integrations []mcpproxy.DeclaredIntegration `json:"integrations,omitempty"`
+
+	// Connections declared here; credential values may (and should) be
+	// placeholders such as {env.PETS_API_KEY}, resolved at start.
+	Connections []ConnectionConfig `json:"connections,omitempty"`
+
 	ctx      caddy.Context
 	logger   *zap.Logger
 	path     string
@@ -157,11 +170,14 @@ func (a *App) Start() error {
 		return err
 	}
 	logger := slog.New(zapslog.NewHandler(a.logger.Core()))
+	local := a.allowLocalNetwork()
 	cfg := mcpproxy.Config{
-		Logger:     logger,
-		Version:    buildVersion(),
-		HTTPClient: egress.NewClient(egress.Options{AllowLocalNetwork: a.allowLocalNetwork()}),
-		Limits:     sandbox.Limits{Timeout: time.Duration(a.ExecutionTimeout)},
+		Logger:            logger,
+		Version:           buildVersion(),
+		HTTPClient:        egress.NewClient(egress.Options{AllowLocalNetwork: local}),
+		AllowLocalNetwork: local,
+		AllowStdio:        a.allowStdio(),
+		Limits:            sandbox.Limits{Timeout: time.Duration(a.ExecutionTimeout)},
 	}
 	if a.Organization != nil {
 		cfg.Organization = *a.Organization
@@ -188,8 +204,40 @@ func (a *App) Start() error {
 			return err
 		}
 	}
+	if err := inst.gateway.ApplyDeclarations(a.ctx, a.declarations()); err != nil {
+		return fmt.Errorf("applying declared integrations: %w", err)
+	}
 	a.logger.Info("executor state ready", zap.String("storage", a.path), zap.Bool("reused", loaded))
 	return nil
+}
+
+// ConnectionConfig is a connection declared in the configuration.
+type ConnectionConfig struct {
+	Integration string `json:"integration"`
+	Owner       string `json:"owner"`
+	Name        string `json:"name"`
+	// Subject is the principal id owning a user connection.
+	Subject  string `json:"subject,omitempty"`
+	Template string `json:"template,omitempty"`
+	// Values are the credential's variables ("token" for a single API key);
+	// write them as placeholders, e.g. {env.PETS_API_KEY}.
+	Values map[string]string `json:"values,omitempty"`
+}
+
+// declarations resolves placeholders in the declared integrations and
+// connections.
+func (a *App) declarations() mcpproxy.Declarations {
+	repl := caddy.NewReplacer()
+	d := mcpproxy.Declarations{Integrations: a.Integrations}
+	for _, c := range a.Connections {
+		values := map[string]string{}
+		for k, v := range c.Values {
+			values[k] = repl.ReplaceKnown(v, "")
+		}
+		d.Connections = append(d.Connections, mcpproxy.DeclaredConnection{Integration: c.Integration, Owner: c.Owner, Subject: c.Subject,
+			Name: c.Name, Template: c.Template, Values: values})
+	}
+	return d
 }
 
 // secretKey resolves the key: configured, from a file, or, when every
@@ -241,6 +289,15 @@ func (a *App) secretKey() (string, error) {
 func (a *App) allowLocalNetwork() bool {
 	if a.AllowLocalNetwork != nil {
 		return *a.AllowLocalNetwork
+	}
+	return a.allLocal()
+}
+
+// allowStdio is the configured value, else on only when every handler is
+// local.
+func (a *App) allowStdio() bool {
+	if a.AllowStdio != nil {
+		return *a.AllowStdio
 	}
 	return a.allLocal()
 }

@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"strings"
 	"time"
 
 	"github.com/dustin/go-humanize"
@@ -33,6 +34,27 @@ func init() {
 //	    allow_local_network on|off
 //	    execution_timeout <duration>
 //	    execution_memory  <size>       # e.g. 64MiB
+//	    allow_stdio on|off
+//	    integration <slug> openapi|mcp|graphql {
+//	        name        <name>
+//	        description <text>
+//	        spec        <url or file>      # openapi
+//	        base_url    <url>              # openapi
+//	        endpoint    <url>              # mcp, graphql
+//	        transport   streamable-http|sse|auto   # mcp
+//	        command     <program> [<args>...]      # mcp over stdio
+//	        env         <name> <value>             # mcp over stdio
+//	        cwd         <folder>                   # mcp over stdio
+//	        header      <name> <value>
+//	        query       <name> <value>
+//	        auth_header <name> [<prefix>]          # mcp, graphql: an API-key template
+//	    }
+//	    connection <integration> org|user <name> {
+//	        template <template>            # default none
+//	        value    <value>               # the token, e.g. {env.PETS_API_KEY}
+//	        var      <name> <value>        # a named variable
+//	        subject  <principal id>        # owner of a user connection
+//	    }
 //	}
 func parseGlobalOption(d *caddyfile.Dispenser, _ any) (any, error) {
 	app := new(App)
@@ -60,13 +82,30 @@ func parseGlobalOption(d *caddyfile.Dispenser, _ any) (any, error) {
 				return nil, d.Errf("organization takes three arguments: <id> <name> <slug>")
 			}
 			app.Organization = &org
-		case "allow_local_network":
+		case "allow_local_network", "allow_stdio":
+			opt := d.Val()
 			var v string
 			if !d.AllArgs(&v) || (v != "on" && v != "off") {
-				return nil, d.Errf("allow_local_network takes on or off")
+				return nil, d.Errf("%s takes on or off", opt)
 			}
 			on := v == "on"
-			app.AllowLocalNetwork = &on
+			if opt == "allow_stdio" {
+				app.AllowStdio = &on
+			} else {
+				app.AllowLocalNetwork = &on
+			}
+		case "integration":
+			in, err := parseIntegration(d)
+			if err != nil {
+				return nil, err
+			}
+			app.Integrations = append(app.Integrations, in)
+		case "connection":
+			c, err := parseConnection(d)
+			if err != nil {
+				return nil, err
+			}
+			app.Connections = append(app.Connections, c)
 		case "execution_timeout":
 			dur, err := parseDurationArg(d)
 			if err != nil {
@@ -186,4 +225,116 @@ func parseDurationArg(d *caddyfile.Dispenser) (caddy.Duration, error) {
 		return 0, d.Errf("invalid duration %q: %v", s, err)
 	}
 	return caddy.Duration(dur), nil
+}
+
+// parseIntegration reads `integration <slug> <kind> { … }`.
+func parseIntegration(d *caddyfile.Dispenser) (mcpproxy.DeclaredIntegration, error) {
+	var in mcpproxy.DeclaredIntegration
+	if !d.Args(&in.Slug, &in.Kind) {
+		return in, d.Errf("integration takes a slug and a kind: integration <slug> openapi|mcp|graphql { … }")
+	}
+	pair := func(m *map[string]string) error {
+		var k, v string
+		if !d.AllArgs(&k, &v) {
+			return d.Errf("%s takes a name and a value", d.Val())
+		}
+		if *m == nil {
+			*m = map[string]string{}
+		}
+		(*m)[k] = v
+		return nil
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		var err error
+		switch d.Val() {
+		case "name":
+			in.Name = strings.Join(d.RemainingArgs(), " ")
+		case "description":
+			in.Description = strings.Join(d.RemainingArgs(), " ")
+		case "spec":
+			if !d.AllArgs(&in.Spec) {
+				return in, d.ArgErr()
+			}
+		case "base_url":
+			if !d.AllArgs(&in.BaseURL) {
+				return in, d.ArgErr()
+			}
+		case "endpoint":
+			if !d.AllArgs(&in.Endpoint) {
+				return in, d.ArgErr()
+			}
+		case "transport":
+			if !d.AllArgs(&in.Transport) {
+				return in, d.ArgErr()
+			}
+		case "command":
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return in, d.ArgErr()
+			}
+			in.Command, in.Args = args[0], args[1:]
+		case "cwd":
+			if !d.AllArgs(&in.Cwd) {
+				return in, d.ArgErr()
+			}
+		case "env":
+			err = pair(&in.Env)
+		case "header":
+			err = pair(&in.Headers)
+		case "query":
+			err = pair(&in.QueryParams)
+		case "auth_header":
+			args := d.RemainingArgs()
+			if len(args) < 1 || len(args) > 2 {
+				return in, d.Errf("auth_header takes a header name and an optional prefix")
+			}
+			in.AuthHeader = args[0]
+			if len(args) == 2 {
+				in.AuthPrefix = args[1]
+			}
+		default:
+			return in, d.Errf("unrecognized integration option %q", d.Val())
+		}
+		if err != nil {
+			return in, err
+		}
+	}
+	return in, nil
+}
+
+// parseConnection reads `connection <integration> org|user <name> { … }`.
+func parseConnection(d *caddyfile.Dispenser) (ConnectionConfig, error) {
+	var c ConnectionConfig
+	if !d.Args(&c.Integration, &c.Owner, &c.Name) {
+		return c, d.Errf("connection takes an integration, an owner and a name: connection <integration> org|user <name> { … }")
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		switch d.Val() {
+		case "template":
+			if !d.AllArgs(&c.Template) {
+				return c, d.ArgErr()
+			}
+		case "subject":
+			if !d.AllArgs(&c.Subject) {
+				return c, d.ArgErr()
+			}
+		case "value", "var":
+			name := "token"
+			var v string
+			if d.Val() == "var" {
+				if !d.AllArgs(&name, &v) {
+					return c, d.Errf("var takes a name and a value")
+				}
+			} else if !d.AllArgs(&v) {
+				return c, d.ArgErr()
+			}
+			if c.Values == nil {
+				c.Values = map[string]string{}
+			}
+			c.Values[name] = v
+		default:
+			return c, d.Errf("unrecognized connection option %q", d.Val())
+		}
+	}
+	return c, nil
 }

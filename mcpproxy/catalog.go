@@ -175,6 +175,20 @@ func (c *catalog) lookup(p Principal, path string) (*toolEntry, bool) {
 	return e, ok
 }
 
+// connectionsOf returns the keys of an integration's connections.
+func (c *catalog) connectionsOf(slug string) []string {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	var keys []string
+	for k, ct := range c.conns {
+		if ct.conn.Integration == slug {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	return keys
+}
+
 // updateConnection replaces a connection's record, keeping its tools.
 func (c *catalog) updateConnection(conn Connection, kind string) {
 	c.mu.Lock()

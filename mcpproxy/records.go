@@ -27,9 +27,12 @@ type Integration struct {
 	DisplayURL  string          `json:"displayUrl,omitempty"`
 	// Source is "api" for integrations added at run time, "caddyfile" for
 	// those declared in the configuration (which a reload re-applies).
-	Source    string    `json:"source,omitempty"`
-	CreatedAt time.Time `json:"createdAt"`
-	UpdatedAt time.Time `json:"updatedAt"`
+	Source string `json:"source,omitempty"`
+	// DeclaredHash identifies the configuration a declared integration was
+	// built from, so a reload with the same configuration changes nothing.
+	DeclaredHash string    `json:"declaredHash,omitempty"`
+	CreatedAt    time.Time `json:"createdAt"`
+	UpdatedAt    time.Time `json:"updatedAt"`
 }
 
 // AuthMethod is one way to authenticate to an integration, offered as a
