@@ -7,47 +7,68 @@ package sandbox
 
 import (
 	"context"
+	"runtime"
+	"slices"
+	"syscall"
 	"testing"
 	"time"
 )
 
 // BenchmarkRunReturn measures Run of `return 1+1` with a prebuilt runtime
-// ready (the refill is given time between iterations, outside the timer).
+// ready: the refill is given time between iterations, outside the timer.
+// It reports the median wall time and the CPU time of the calling thread.
 func BenchmarkRunReturn(b *testing.B) {
-	e := newEngine(b, Options{Prebuilt: 2})
-	ctx := context.Background()
-	req := Request{Code: "return 1+1"}
-	e.Run(ctx, req) // warm the program cache
-	for b.Loop() {
-		b.StopTimer()
-		waitReady(e)
-		b.StartTimer()
-		if res := e.Run(ctx, req); res.Status != StatusCompleted {
-			b.Fatal(res.Error)
-		}
-	}
+	benchRun(b, Request{Code: "return 1+1"})
 }
 
 // BenchmarkRunToolCall measures a run that makes one (instant) tool call.
 func BenchmarkRunToolCall(b *testing.B) {
+	benchRun(b, Request{Code: "return (await tools.x.y({a: 1})).path", Bridge: echoBridge(0)})
+}
+
+func benchRun(b *testing.B, req Request) {
 	e := newEngine(b, Options{Prebuilt: 2})
 	ctx := context.Background()
-	req := Request{Code: "return (await tools.x.y({a: 1})).path", Bridge: echoBridge(0)}
-	e.Run(ctx, req)
+	e.Run(ctx, req) // warm the program cache
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var walls []time.Duration
+	var cpu time.Duration
 	for b.Loop() {
 		b.StopTimer()
 		waitReady(e)
+		for len(e.retired) > 0 {
+			time.Sleep(100 * time.Microsecond)
+		}
 		b.StartTimer()
-		if res := e.Run(ctx, req); res.Status != StatusCompleted {
+		t0, c0 := time.Now(), threadCPU()
+		res := e.Run(ctx, req)
+		cpu += threadCPU() - c0
+		walls = append(walls, time.Since(t0))
+		if res.Status != StatusCompleted {
 			b.Fatal(res.Error)
 		}
 	}
+	slices.Sort(walls)
+	b.ReportMetric(float64(walls[len(walls)/2].Nanoseconds()), "p50-ns")
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(len(walls)), "cpu-ns/op")
 }
 
-// BenchmarkNewVM measures building one runtime (qjs.New, stack relocation,
-// host functions, prelude) and discarding it.
+// threadCPU is the CPU time of the calling OS thread: it ignores other
+// processes competing for the machine.
+func threadCPU() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(1 /* RUSAGE_THREAD */, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkNewVM measures building one runtime (instance, C stack, QuickJS
+// runtime and context, host function, prelude) and discarding it.
 func BenchmarkNewVM(b *testing.B) {
 	e := newEngine(b, Options{Prebuilt: -1})
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	c0 := threadCPU()
 	for b.Loop() {
 		v, err := e.newVM()
 		if err != nil {
@@ -55,29 +76,32 @@ func BenchmarkNewVM(b *testing.B) {
 		}
 		v.discard()
 	}
+	b.ReportMetric(float64((threadCPU()-c0).Nanoseconds())/float64(b.N), "cpu-ns/op")
 }
 
 // BenchmarkCPULoop measures a CPU-bound script (3M loop iterations), which
 // shows the cost of the stack/interrupt check.
 func BenchmarkCPULoop(b *testing.B) {
-	e := newEngine(b, Options{Prebuilt: 1})
-	req := Request{Code: "let s = 0; for (let i = 0; i < 3000000; i++) { s += i % 7 } return s"}
-	for b.Loop() {
-		if res := e.Run(context.Background(), req); res.Status != StatusCompleted {
-			b.Fatal(res.Error)
-		}
-	}
+	benchCPU(b, "let s = 0; for (let i = 0; i < 3000000; i++) { s += i % 7 } return s")
 }
 
 // BenchmarkCalls measures a call-heavy script (fib(25): 250k JS calls).
 func BenchmarkCalls(b *testing.B) {
+	benchCPU(b, "function fib(n) { return n < 2 ? n : fib(n - 1) + fib(n - 2) } return fib(25)")
+}
+
+func benchCPU(b *testing.B, code string) {
 	e := newEngine(b, Options{Prebuilt: 1})
-	req := Request{Code: "function fib(n) { return n < 2 ? n : fib(n - 1) + fib(n - 2) } return fib(25)"}
+	req := Request{Code: code}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	c0 := threadCPU()
 	for b.Loop() {
 		if res := e.Run(context.Background(), req); res.Status != StatusCompleted {
 			b.Fatal(res.Error)
 		}
 	}
+	b.ReportMetric(float64((threadCPU()-c0).Nanoseconds())/float64(b.N), "cpu-ns/op")
 }
 
 // BenchmarkTransform measures preparing new code (esbuild) without the cache.

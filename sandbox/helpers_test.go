@@ -83,10 +83,12 @@ func jsonEqual(a, b json.RawMessage) bool {
 // echoBridge answers every call with {"path":…,"args":…} after delay.
 func echoBridge(delay time.Duration) Bridge {
 	return BridgeFunc(func(ctx context.Context, c Call) (json.RawMessage, error) {
-		select {
-		case <-time.After(delay):
-		case <-ctx.Done():
-			return nil, ctx.Err()
+		if delay > 0 {
+			select {
+			case <-time.After(delay):
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
 		}
 		return json.RawMessage(fmt.Sprintf(`{"path":%q,"args":%s}`, c.Path, c.Args)), nil
 	})

@@ -129,7 +129,7 @@ func newRun(e *Engine, ctx context.Context, req Request, lim Limits, prog *progr
 		lim:         lim,
 		bridge:      req.Bridge,
 		prog:        prog,
-		completions: make(chan completion, lim.MaxToolCalls),
+		completions: make(chan completion, lim.MaxConcurrentCalls),
 		sem:         make(chan struct{}, lim.MaxConcurrentCalls),
 		halt:        make(chan struct{}),
 		remaining:   lim.Timeout,

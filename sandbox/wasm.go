@@ -522,6 +522,16 @@ func instrumentCode(body []byte, target int, importedFuncs uint64, extra []byte)
 		if lr.err != nil {
 			return nil, fmt.Errorf("function %d: %w", i, lr.err)
 		}
+		// Only functions that touch __stack_pointer (global.get 0 = 23 00;
+		// a false match in an immediate only adds a check) take stack
+		// frames, and the interrupt handler is where every poll goes.
+		// Frameless recursion uses no linear memory; wazero stops it with
+		// its own "stack overflow".
+		if i != len(funcs)-1 && !bytes.Contains(fn[lr.p:], []byte{0x23, 0x00}) {
+			out = binary.AppendUvarint(out, uint64(len(fn)))
+			out = append(out, fn...)
+			continue
+		}
 		out = binary.AppendUvarint(out, uint64(len(fn)+len(stackCheck)))
 		out = append(out, fn[:lr.p]...)
 		out = append(out, stackCheck...)
