@@ -2,6 +2,7 @@ package oauth
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
@@ -71,7 +72,7 @@ func Exchange(ctx context.Context, client *http.Client, ep *Endpoints, cl *Clien
 	t, err := cfg.Exchange(ctx, code, opts...)
 	tok, err := checkToken(t, err)
 	if err != nil {
-		return nil, tokenError(what, ep, nil, err, cl.Secret, code, verifier)
+		return nil, tokenError(what, ep, nil, err, append(clientSecrets(cl), code, verifier)...)
 	}
 	return tok, nil
 }
@@ -100,7 +101,7 @@ func ClientCredentials(ctx context.Context, client *http.Client, ep *Endpoints, 
 	}
 	tok, err := checkToken(cc.Token(ctx))
 	if err != nil {
-		return nil, tokenError(what, ep, nil, err, cl.Secret)
+		return nil, tokenError(what, ep, nil, err, clientSecrets(cl)...)
 	}
 	return tok, nil
 }
@@ -119,7 +120,7 @@ func Refresh(ctx context.Context, client *http.Client, ep *Endpoints, cl *Client
 	}
 	cfg, ctx, err := tokenConfig(ctx, client, ep, cl)
 	if err != nil {
-		return nil, tokenError(what, ep, ErrRefreshFailed, err, cl.Secret, refreshToken)
+		return nil, tokenError(what, ep, ErrRefreshFailed, err, append(clientSecrets(cl), refreshToken)...)
 	}
 	// oauth2.Config's refresh cannot send resource. clientcredentials lets a
 	// caller override grant_type "for non-compliant implementations", which
@@ -145,7 +146,7 @@ func Refresh(ctx context.Context, client *http.Client, ep *Endpoints, cl *Client
 		if errors.As(err, &re) && re.ErrorCode == "invalid_grant" {
 			kind = ErrReauthRequired
 		}
-		return nil, tokenError(what, ep, kind, err, cl.Secret, refreshToken)
+		return nil, tokenError(what, ep, kind, err, append(clientSecrets(cl), refreshToken)...)
 	}
 	// x/oauth2 fills in the old refresh token when the server sent none.
 	if tok.RefreshToken == refreshToken {
@@ -258,6 +259,16 @@ func tokenError(what string, ep *Endpoints, kind error, err error, secrets ...st
 		}
 	}
 	return e
+}
+
+// clientSecrets lists the forms in which the client's secret travels, for
+// redact: as is, and as the HTTP Basic credential x/oauth2 builds.
+func clientSecrets(cl *Client) []string {
+	if cl.Secret == "" {
+		return nil
+	}
+	basic := url.QueryEscape(cl.ID) + ":" + url.QueryEscape(cl.Secret)
+	return []string{cl.Secret, base64.StdEncoding.EncodeToString([]byte(basic))}
 }
 
 func isTransport(err error) bool {
