@@ -55,7 +55,7 @@ var errNoClient = errors.New("oauth: no HTTP client given; pass the gateway's eg
 // fragments. name says which URL it is, for the error.
 func checkEndpoint(name, raw string, allowHTTPLoopback bool) (*url.URL, error) {
 	u, err := url.Parse(raw)
-	if err != nil || !u.IsAbs() || u.Host == "" || u.Opaque != "" {
+	if err != nil || !u.IsAbs() {
 		return nil, fmt.Errorf("the %s %s is not an absolute URL", name, quote(raw))
 	}
 	switch strings.ToLower(u.Scheme) {
@@ -66,6 +66,9 @@ func checkEndpoint(name, raw string, allowHTTPLoopback bool) (*url.URL, error) {
 		}
 	default:
 		return nil, fmt.Errorf("the %s %s uses the %q scheme; only https is allowed", name, quote(raw), u.Scheme)
+	}
+	if u.Host == "" || u.Opaque != "" {
+		return nil, fmt.Errorf("the %s %s has no host", name, quote(raw))
 	}
 	if u.User != nil {
 		return nil, fmt.Errorf("the %s %s carries a user name or password; refusing it", name, quote(raw))
