@@ -38,6 +38,20 @@ func (g *Gateway) newAPI() http.Handler {
 	mux.HandleFunc("DELETE /api/connections/{owner}/{integration}/{name}", g.handleConnectionDelete)
 	mux.HandleFunc("POST /api/connections/{owner}/{integration}/{name}/refresh", g.handleConnectionRefresh)
 
+	mux.HandleFunc("GET /api/policies", g.handlePoliciesList)
+	mux.HandleFunc("POST /api/policies", g.handlePolicyCreate)
+	mux.HandleFunc("PATCH /api/policies/{id}", g.handlePolicyPatch)
+	mux.HandleFunc("DELETE /api/policies/{id}", g.handlePolicyDelete)
+	mux.HandleFunc("GET /api/audit", g.handleAudit)
+
+	mux.HandleFunc("GET /api/executions", g.handleExecutionsList)
+	mux.HandleFunc("POST /api/executions", g.handleExecutionCreate)
+	mux.HandleFunc("GET /api/executions/{id}", g.handleExecutionGet)
+	mux.HandleFunc("POST /api/executions/{id}/resume", g.handleExecutionResume)
+	mux.HandleFunc("GET /api/mcp-sessions/{sid}/executions/{eid}", g.handleSessionExecutionGet)
+	mux.HandleFunc("POST /api/mcp-sessions/{sid}/executions/{eid}/resume", g.handleSessionExecutionResume)
+	mux.HandleFunc("/api/mcp-sessions/", func(w http.ResponseWriter, r *http.Request) { writeError(w, http.StatusNotFound, "Not found") })
+
 	mux.HandleFunc("GET /api/tools", g.handleToolsList)
 	mux.HandleFunc("GET /api/tools/schema", g.handleToolSchema)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {

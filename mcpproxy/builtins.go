@@ -105,7 +105,17 @@ func (g *Gateway) builtinSearch(p Principal, args json.RawMessage) (any, error) 
 
 // listable is what p may discover: visible tools minus blocked ones.
 func (g *Gateway) listable(p Principal) []*toolEntry {
-	return g.catalog.visible(p)
+	all := g.catalog.visible(p)
+	if !g.policies.hasBlock(p) {
+		return all
+	}
+	out := all[:0:0]
+	for _, e := range all {
+		if g.decideFor(p, e).Action != ActionBlock {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // suggestions are up to five paths close to an unknown one: a search for
@@ -167,6 +177,9 @@ func (g *Gateway) builtinDescribe(p Principal, args json.RawMessage) (any, error
 		return d, nil
 	}
 	e, ok := g.catalog.lookup(p, path)
+	if ok && g.decideFor(p, e).Action == ActionBlock {
+		ok = false // a blocked tool is not there for the agent
+	}
 	if !ok {
 		return describeOut{Path: path, Name: path, Error: map[string]any{
 			"code": "tool_not_found", "message": "Tool not found: " + path, "suggestions": g.suggestions(p, path),

@@ -28,6 +28,7 @@ type toolEntry struct {
 	Static      bool
 	system      *systemTool
 
+	segs   []string // Path split on dots, for policy patterns
 	search searchDoc
 }
 
@@ -54,7 +55,7 @@ type catalog struct {
 func newCatalog(system []*systemTool) *catalog {
 	c := &catalog{conns: map[string]*connTools{}, byPath: map[string]*toolEntry{}}
 	for _, st := range system {
-		e := &toolEntry{Path: st.path, Integration: "executor", Kind: "executor", Static: true, system: st, Tool: &st.tool}
+		e := &toolEntry{Path: st.path, Integration: "executor", Kind: "executor", Static: true, system: st, Tool: &st.tool, segs: strings.Split(st.path, ".")}
 		e.search = newSearchDoc(e)
 		c.static = append(c.static, e)
 		c.byPath[e.Path] = e
@@ -79,6 +80,7 @@ func (c *catalog) set(conn Connection, kind string, cat *integration.Catalog) {
 				Tool:        t,
 				Defs:        cat.Definitions,
 			}
+			e.segs = strings.Split(e.Path, ".")
 			e.search = newSearchDoc(e)
 			ct.tools = append(ct.tools, e)
 			ct.byName[t.Name] = e

@@ -127,23 +127,10 @@ func (e *mcpEndpoint) handleExecute(ctx context.Context, req mcp.CallToolRequest
 		return toolError("Unauthorized"), nil
 	}
 	code, _ := req.GetArguments()["code"].(string)
-	if strings.TrimSpace(code) == "" {
+	if strings.TrimSpace(code) == "" && req.Params.RequestState == "" {
 		return toolError("MCP error -32602: Input validation error: Invalid arguments for tool execute: code must be a non-empty string"), nil
 	}
-	return e.g.execute(ctx, p, code, "execute"), nil
-}
-
-// execute runs code for p and formats the outcome as an MCP tool result.
-func (g *Gateway) execute(ctx context.Context, p Principal, code, source string) *mcp.CallToolResult {
-	if g.sandbox == nil {
-		return toolError("Error: code mode is not available: the sandbox engine is not configured")
-	}
-	id := newExecutionID()
-	bridge := sandbox.BridgeFunc(func(ctx context.Context, call sandbox.Call) (json.RawMessage, error) {
-		return g.Invoke(ctx, Call{Principal: p, Path: call.Path, Args: call.Args, Source: source, Execution: id})
-	})
-	res := g.sandbox.Run(ctx, sandbox.Request{Code: code, Bridge: bridge, Limits: g.config().Limits})
-	return formatExecution(res)
+	return e.executeMCP(ctx, p, req, code), nil
 }
 
 func newExecutionID() string {
@@ -306,12 +293,7 @@ func (e *mcpEndpoint) handleResume(ctx context.Context, req mcp.CallToolRequest)
 	if id == "" {
 		return toolError("MCP error -32602: Input validation error: Invalid arguments for tool resume: executionId is required"), nil
 	}
-	return e.g.resume(ctx, p, id, req.GetArguments(), e.modeOf(ctx)), nil
-}
-
-// resume continues a paused execution; see approvals.go.
-func (g *Gateway) resume(ctx context.Context, p Principal, id string, args map[string]any, mode string) *mcp.CallToolResult {
-	return executionUnavailable("execution_not_found", id)
+	return e.g.resumeMCP(ctx, p, id, req.GetArguments(), e.modeOf(ctx)), nil
 }
 
 // executionUnavailable is resume's answer for an id it cannot continue.

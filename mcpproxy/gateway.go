@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/mcpexecutor/executor/mcpproxy/egress"
 	"github.com/mcpexecutor/executor/mcpproxy/graphql"
@@ -48,6 +49,13 @@ type Config struct {
 	AllowLocalNetwork bool
 	// AllowStdio permits MCP servers started as local child processes.
 	AllowStdio bool
+	// ApprovalTimeout is how long a paused call waits for a decision before
+	// it is declined; DefaultApprovalTimeout when zero.
+	ApprovalTimeout time.Duration
+	// AuditMaxEntries and AuditMaxAge bound the audit log; the defaults when
+	// zero.
+	AuditMaxEntries int
+	AuditMaxAge     time.Duration
 }
 
 // Gateway serves the MCP endpoint and the API for one store. It is safe for
@@ -68,6 +76,10 @@ type Gateway struct {
 	sandbox    *sandbox.Engine
 	bases      sync.Map // integration slug → *integration.Catalog
 	refreshing sync.Map // connection key → true while a refresh runs
+	policies   *policySet
+	auditLog   *auditLog
+	decisions  decisionWaiters
+	inflight   sync.Map // execution id → chan struct{} closed when its resume ends
 }
 
 // New returns a Gateway over cfg.Store.
@@ -94,6 +106,11 @@ func New(cfg Config) (*Gateway, error) {
 	if err := g.catalog.load(cfg.Store, g.integrationKind, g.base); err != nil {
 		return nil, fmt.Errorf("loading the tool catalog: %w", err)
 	}
+	g.policies = &policySet{}
+	if err := g.policies.load(cfg.Store); err != nil {
+		return nil, fmt.Errorf("loading policies: %w", err)
+	}
+	g.auditLog = newAuditLog(g)
 	g.sessions = newSessionRegistry(cfg.Store, cfg.Logger)
 	g.mcp = newMCPEndpoint(g)
 	g.api = g.newAPI()
@@ -142,6 +159,7 @@ func (g *Gateway) config() Config {
 // which belongs to the caller.
 func (g *Gateway) Close() error {
 	g.mcp.close()
+	g.auditLog.close()
 	var errs []error
 	for _, k := range g.kinds {
 		if c, ok := k.(integration.Closer); ok {

@@ -8,10 +8,24 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/mcpexecutor/executor/mcpproxy/integration"
+	"github.com/mcpexecutor/executor/sandbox"
 )
+
+// decideFor is the policy decision for p calling e. System tools that change
+// configuration are protected: a rule can make them stricter (block) but
+// never lift their approval, so injected code cannot write itself an
+// `approve *` rule.
+func (g *Gateway) decideFor(p Principal, e *toolEntry) decision {
+	d := g.policies.decide(p, e.segs, e.Tool.RequiresApproval)
+	if e.system != nil && e.system.protected && d.Action == ActionApprove {
+		d = decision{Action: ActionRequireApproval, Default: true}
+	}
+	return d
+}
 
 // Call is one tool call, from any entry point: code mode, the console's Run
 // panel, or a future direct endpoint. Every one goes through Invoke.
@@ -25,6 +39,11 @@ type Call struct {
 	Source string
 	// Execution is the code-mode execution the call belongs to, if any.
 	Execution string
+
+	// seq numbers the call within its run; run holds the run's approval
+	// rules. Without a run, a call that needs approval is refused.
+	seq int
+	run *runOptions
 }
 
 // ThrownError rejects the tool call inside the sandbox (the script sees an
@@ -63,27 +82,79 @@ func (g *Gateway) Invoke(ctx context.Context, c Call) (json.RawMessage, error) {
 		}})
 	}
 	start := time.Now()
-	res, err := g.run(ctx, c, e, args)
-	g.logger.Debug("tool call", "path", c.Path, "source", c.Source, "duration", time.Since(start), "ok", err == nil && res != nil && res.OK)
-	if err != nil {
+	d, res, err := g.run(ctx, c, e, args)
+	rec := auditRecord{Principal: c.Principal.ID, Kind: "call", Address: e.Address(), Decision: d.Action, Pattern: d.Pattern, PolicyID: d.PolicyID,
+		DurationMS: time.Since(start).Milliseconds(), ArgsDigest: argsDigest(args), Source: c.Source, Execution: c.Execution}
+	var susp *sandbox.Suspend
+	switch {
+	case errors.As(err, &susp):
+		return nil, err // audited when the execution is stored
+	case err != nil:
 		var thrown *ThrownError
 		if errors.As(err, &thrown) {
+			rec.Outcome = "thrown"
+			if strings.Contains(thrown.Message, "requires approval but") {
+				rec.Outcome = "declined"
+			}
+			g.audit(ctx, rec)
 			return nil, err
 		}
+		rec.Outcome = "internal_error"
+		g.audit(ctx, rec)
 		return nil, g.defect(c.Path, err)
+	case res.OK:
+		rec.Outcome = "ok"
+	case res.Error != nil:
+		rec.Outcome = res.Error.Code
 	}
+	g.audit(ctx, rec)
 	return marshalResult(res)
 }
 
-// run decides and performs a call to a catalog tool.
-func (g *Gateway) run(ctx context.Context, c Call, e *toolEntry, args json.RawMessage) (*integration.Result, error) {
+// run decides and performs a call to a catalog tool: the policy decision
+// first (a blocked call goes no further), then the arguments (so a doomed
+// call never waits for an approval), then the approval gate, then the call.
+func (g *Gateway) run(ctx context.Context, c Call, e *toolEntry, args json.RawMessage) (decision, *integration.Result, error) {
+	d := g.decideFor(c.Principal, e)
+	if d.Action == ActionBlock {
+		return d, &integration.Result{Error: &integration.ToolError{
+			Code:    "tool_blocked",
+			Message: "Tool blocked by policy: " + e.Path,
+			Details: map[string]any{"address": e.Address(), "pattern": d.Pattern},
+		}}, nil
+	}
+	kind, hasKind := g.kinds[e.Kind]
+	if f, ok := kind.(interface {
+		FlattenArgs(*integration.Tool, json.RawMessage) (json.RawMessage, *integration.Result, error)
+	}); ok && e.system == nil {
+		flat, res, err := f.FlattenArgs(e.Tool, args)
+		if err != nil || res != nil {
+			return d, res, err
+		}
+		args = flat
+	}
 	if issues := validateArgs(e, args); len(issues) > 0 {
-		return &integration.Result{Error: &integration.ToolError{
+		return d, &integration.Result{Error: &integration.ToolError{
 			Code:    "invalid_tool_arguments",
 			Message: "Tool arguments did not match the input schema.",
 			Details: map[string]any{"issues": issues},
 		}}, nil
 	}
+	if d.Action == ActionRequireApproval {
+		if c.run == nil {
+			return d, nil, &ThrownError{fmt.Sprintf("Tool %q requires approval; call it from execute or the console, where a person can approve it.", e.Path)}
+		}
+		if err := c.run.gate(ctx, c.seq, e, d, args); err != nil {
+			return d, nil, err
+		}
+	}
+	res, err := g.perform(ctx, c, e, kind, hasKind, args)
+	return d, res, err
+}
+
+// perform calls the tool: a system tool in process, or the integration kind
+// with the connection's credential.
+func (g *Gateway) perform(ctx context.Context, c Call, e *toolEntry, kind integration.Kind, hasKind bool, args json.RawMessage) (*integration.Result, error) {
 	if e.system != nil {
 		data, err := e.system.run(ctx, g, c.Principal, args)
 		if err != nil {
@@ -95,8 +166,7 @@ func (g *Gateway) run(ctx context.Context, c Call, e *toolEntry, args json.RawMe
 		}
 		return integration.Succeed(data, nil), nil
 	}
-	kind, ok := g.kinds[e.Kind]
-	if !ok {
+	if !hasKind {
 		return nil, fmt.Errorf("integration kind %q is not available in this build", e.Kind)
 	}
 	conn, err := g.resolveConnection(ctx, c.Principal, e)

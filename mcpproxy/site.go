@@ -87,3 +87,11 @@ func IsLoopbackHost(host string) bool {
 	ip := net.ParseIP(strings.Trim(host, "[]"))
 	return ip != nil && ip.IsLoopback()
 }
+
+// originFrom is the site origin carried by a request context.
+func originFrom(ctx context.Context) string {
+	if s, ok := ctx.Value(siteKey{}).(Site); ok && s.Origin != "" {
+		return strings.TrimSuffix(s.Origin, "/")
+	}
+	return ""
+}

@@ -3,6 +3,7 @@ package mcpproxy
 import (
 	"context"
 	"encoding/json"
+	"errors"
 
 	"github.com/mcpexecutor/executor/mcpproxy/integration"
 )
@@ -14,6 +15,9 @@ type systemTool struct {
 	path string
 	tool integration.Tool
 	run  func(ctx context.Context, g *Gateway, p Principal, args json.RawMessage) (any, error)
+	// protected tools change configuration: they always need approval
+	// unless a rule blocks them.
+	protected bool
 }
 
 // systemTools lists the static tools. Those that change configuration carry
@@ -61,7 +65,96 @@ func (g *Gateway) systemTools() []*systemTool {
 				return map[string]any{"connections": nonNil(out)}, nil
 			},
 		},
+		{
+			path: "executor.coreTools.policies.list",
+			tool: integration.Tool{
+				Name:        "executor.coreTools.policies.list",
+				Description: "List the policy rules (allow, require approval, block) that apply to you, in evaluation order.",
+				InputSchema: obj(``),
+			},
+			run: func(ctx context.Context, g *Gateway, p Principal, _ json.RawMessage) (any, error) {
+				return map[string]any{"policies": g.viewPolicies(p, g.policies.rules(p))}, nil
+			},
+		},
+		{
+			path:      "executor.coreTools.policies.create",
+			protected: true,
+			tool: integration.Tool{
+				Name:                "executor.coreTools.policies.create",
+				Description:         "Create a policy rule: pattern (`*`, an exact tool id, `prefix.*`, or `*` as one segment) and action (approve, require_approval, block). Always needs a person's approval.",
+				InputSchema:         obj(`"owner":{"type":"string","enum":["org","user"]},"pattern":{"type":"string"},"action":{"type":"string","enum":["approve","require_approval","block"]},"position":{"type":"number"}`, "owner", "pattern", "action"),
+				RequiresApproval:    true,
+				ApprovalDescription: "Create a policy rule",
+			},
+			run: func(ctx context.Context, g *Gateway, p Principal, args json.RawMessage) (any, error) {
+				var req policyRequest
+				if err := json.Unmarshal(args, &req); err != nil {
+					return nil, &integration.ToolError{Code: "invalid_tool_arguments", Message: err.Error()}
+				}
+				pol, err := g.createPolicy(p, req)
+				if err != nil {
+					return nil, asToolError(err)
+				}
+				return map[string]any{"policy": pol}, nil
+			},
+		},
+		{
+			path:      "executor.coreTools.policies.update",
+			protected: true,
+			tool: integration.Tool{
+				Name:                "executor.coreTools.policies.update",
+				Description:         "Change a policy rule's pattern, action or position. Always needs a person's approval.",
+				InputSchema:         obj(`"id":{"type":"string"},"owner":{"type":"string","enum":["org","user"]},"pattern":{"type":"string"},"action":{"type":"string","enum":["approve","require_approval","block"]},"position":{"type":"number"}`, "id"),
+				RequiresApproval:    true,
+				ApprovalDescription: "Change a policy rule",
+			},
+			run: func(ctx context.Context, g *Gateway, p Principal, args json.RawMessage) (any, error) {
+				var req struct {
+					ID string `json:"id"`
+					policyRequest
+				}
+				if err := json.Unmarshal(args, &req); err != nil {
+					return nil, &integration.ToolError{Code: "invalid_tool_arguments", Message: err.Error()}
+				}
+				pol, err := g.updatePolicy(p, req.ID, req.policyRequest)
+				if err != nil {
+					return nil, asToolError(err)
+				}
+				return map[string]any{"policy": pol}, nil
+			},
+		},
+		{
+			path:      "executor.coreTools.policies.remove",
+			protected: true,
+			tool: integration.Tool{
+				Name:                "executor.coreTools.policies.remove",
+				Description:         "Remove a policy rule. Always needs a person's approval.",
+				InputSchema:         obj(`"id":{"type":"string"}`, "id"),
+				RequiresApproval:    true,
+				ApprovalDescription: "Remove a policy rule",
+			},
+			run: func(ctx context.Context, g *Gateway, p Principal, args json.RawMessage) (any, error) {
+				var req struct {
+					ID string `json:"id"`
+				}
+				_ = json.Unmarshal(args, &req)
+				if err := g.deletePolicy(p, req.ID); err != nil {
+					return nil, asToolError(err)
+				}
+				return map[string]any{"removed": true}, nil
+			},
+		},
 	}
+}
+
+// asToolError turns a request problem into an expected failure the agent
+// sees; other errors stay defects.
+func asToolError(err error) error {
+	var ue *userError
+	if errors.As(err, &ue) {
+		return &integration.ToolError{Code: "invalid_tool_arguments", Message: ue.msg, Status: ue.status}
+	}
+	return err
 }
 
 // connectionView is a connection as the API and system tools show it: never
