@@ -481,4 +481,3 @@ func (g *Gateway) handlePolicyDelete(w http.ResponseWriter, r *http.Request) {
 	g.audit(r.Context(), auditRecord{Principal: p.ID, Kind: "policy", Address: pol.Pattern, Decision: pol.Action, Outcome: "deleted", Source: "api", PolicyID: pol.ID})
 	writeJSON(w, http.StatusOK, map[string]bool{"removed": true})
 }
-
