@@ -24,13 +24,15 @@ type Options struct {
 	// instead of ≈0.8 s. "" keeps the compiled module in memory only.
 	CacheDir string
 	// MemoryLimit is the wasm linear memory of one runtime, in bytes
-	// (rounded up to 64 KiB pages). Default 64 MiB. qjs compiles one module
-	// per process keyed by the wasm bytes, which embed this value: give
-	// every Engine of a process the same one, or each switch recompiles.
+	// (rounded up to 64 KiB pages). Default 64 MiB. QuickJS's own allocation
+	// limit is set to three quarters of it, so that most allocations fail
+	// with a catchable "out of memory" before the hard cap is reached. The
+	// value is compiled into the module: Engines with different limits
+	// compile separately (≈0.8 s each, or once per CacheDir).
 	MemoryLimit int64
 	// Prebuilt is how many ready runtimes are kept; Run takes one and a
 	// background goroutine builds the next. Default 4; negative: none (every
-	// Run builds its runtime, ≈3 ms).
+	// Run builds its runtime, ≈2.5 ms of CPU).
 	Prebuilt int
 	// StackSize is the C stack of one runtime in bytes. Every recursion in
 	// the interpreter (JS calls, the parser, JSON, regular expressions) uses
@@ -67,6 +69,7 @@ type Engine struct {
 	machine       *machine
 	interruptSlot uint32 // function-table index of the interrupt handler
 	prelude       []byte // bytecode of prelude.js, compiled by the first runtime
+	deliver       []byte // bytecode of "__sbx_deliver()"
 	jsMemoryLimit int    // QuickJS's own allocation limit, below the wasm cap
 
 	ready    chan *vm
@@ -82,9 +85,9 @@ type Engine struct {
 	retired chan *vm
 }
 
-// New prepares an Engine: it patches the QuickJS module, builds the first
-// runtime (which compiles the module: ≈0.8 s, ≈0.2 s from CacheDir) and starts
-// the background refill of Prebuilt runtimes.
+// New prepares an Engine: it patches the QuickJS module, compiles it (≈0.8 s;
+// ≈0.2 s from CacheDir), builds the first runtime and starts the background
+// refill of Prebuilt runtimes.
 func New(opts Options) (*Engine, error) {
 	if opts.MemoryLimit == 0 {
 		opts.MemoryLimit = DefaultMemoryLimit

@@ -249,6 +249,9 @@ func (r *run) next() (completion, bool) {
 	case <-r.ctx.Done():
 		r.vm.interrupt(causeCanceled)
 		return completion{}, false
+	case <-r.e.closing:
+		r.vm.interrupt(causeCanceled)
+		return completion{}, false
 	}
 }
 
@@ -265,6 +268,8 @@ func (r *run) suspend(c completion) {
 				r.trace = append(r.trace, resultEvent(o, true))
 			}
 		case <-r.ctx.Done():
+			return
+		case <-r.e.closing:
 			return
 		}
 	}

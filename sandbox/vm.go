@@ -36,16 +36,17 @@ const (
 // prelude evaluated, used by exactly one run on one goroutine, then
 // discarded.
 type vm struct {
-	mod      api.Module
-	fn       *qjsFuncs
-	callCtx  context.Context // carries the vm to hostProxy
-	jsctx    uint64          // JSContext*
-	sp       api.Global
-	limit    api.MutableGlobal
-	stackLow uint64 // the limit in normal operation
-	stackTop uint64
-	memMax   uint64
-	files    struct{ code, deliver uint32 } // C strings for eval
+	mod       api.Module
+	fn        *qjsFuncs
+	callCtx   context.Context // carries the vm to hostProxy
+	jsctx     uint64          // JSContext*
+	sp        api.Global
+	limit     api.MutableGlobal
+	stackLow  uint64 // the limit in normal operation
+	stackTop  uint64
+	memMax    uint64
+	files     struct{ code, deliver uint32 } // C strings for eval
+	deliverBC []byte                         // bytecode of "__sbx_deliver()"
 
 	mu    sync.Mutex // orders interrupt() against reads of cause
 	cause cause
@@ -117,8 +118,12 @@ func (e *Engine) newVM() (_ *vm, err error) {
 		if exc != "" {
 			return nil, fmt.Errorf("compiling the prelude: %s", exc)
 		}
+		if e.deliver, exc = v.compile(v.files.deliver, "__sbx_deliver()"); exc != "" {
+			return nil, fmt.Errorf("compiling the delivery call: %s", exc)
+		}
 		e.prelude = bc
 	}
+	v.deliverBC = e.deliver
 	if exc := v.evalBytecode(prelude, e.prelude); exc != "" {
 		return nil, fmt.Errorf("evaluating the prelude: %s", exc)
 	}
@@ -127,7 +132,7 @@ func (e *Engine) newVM() (_ *vm, err error) {
 
 // deliver hands the pending tool result to the script (see prelude.js).
 func (v *vm) deliver() string {
-	return v.eval(v.files.deliver, "__sbx_deliver()")
+	return v.evalBytecode(v.files.deliver, v.deliverBC)
 }
 
 // installInterruptHandler points JSRuntime.interrupt_handler at the handler

@@ -9,22 +9,29 @@ import (
 	"fmt"
 )
 
-// The QuickJS build shipped with fastschema/qjs v0.0.6 has three properties a
-// sandbox cannot live with, and all three are fixed here by rewriting the wasm
-// binary once per process:
+// The QuickJS build shipped with fastschema/qjs v0.0.6 has four properties a
+// sandbox cannot live with; all four are fixed by rewriting the wasm binary
+// once per Engine (patchQJSWasm):
 //
-//   - its linear memory has no maximum (4 GiB per runtime is possible), so the
-//     memory section gets one;
+//   - its linear memory has no maximum (4 GiB per runtime is possible): the
+//     memory section gets one (Options.MemoryLimit);
 //   - QuickJS's C stack check is compiled out for WASI and the 64 KiB C stack
 //     sits right above the static data, so deep recursion (≈275 JS calls)
-//     silently overwrites the interpreter's globals. The stack moves to a
-//     malloc'ed block of StackSize bytes, and every function
-//     now starts with "if (__stack_pointer < sbx_stack_limit) unreachable".
-//     The limit is a new exported global, which also makes it the
-//     interrupt: setting it to 0xFFFFFFFF traps the next function entry, and
-//     every JS loop calls a function at least every 10,000 bytecodes
-//     (QuickJS's interrupt poll). That replaces wazero's CloseOnContextDone,
-//     whose per-loop-iteration exit to Go made CPU-bound JS 5–8× slower;
+//     silently overwrites the interpreter's globals. Each runtime moves its
+//     stack to a malloc'ed block (Options.StackSize), and every function that
+//     takes a stack frame now starts with
+//     "if (__stack_pointer < sbx_stack_limit) unreachable". sbx_stack_limit
+//     is a new exported global, which also makes it the interrupt: setting it
+//     to 0xFFFFFFFF traps the next checked function entry;
+//   - nothing interrupts a running script (MaxExecutionTime is a no-op, and
+//     wazero's CloseOnContextDone exits to Go on every loop iteration, which
+//     made CPU-bound JS 5–8× slower). The patch adds an interrupt handler
+//     that QuickJS calls every 10,000 interpreter steps and regexp
+//     backtracking steps; it is checked like any function, and it calls a
+//     WASI host function, which gives the Go scheduler a point where it can
+//     stop the goroutine: without one, a busy loop in compiled wasm holds up
+//     every garbage collection of the process, and with it the timer that
+//     would interrupt the loop;
 //   - every context registers the qjs:std, qjs:os and qjs:bjson modules
 //     (files, timers, sleeping, exit, a bytecode reader), reachable through
 //     import() whatever the globals say. The functions that register them
