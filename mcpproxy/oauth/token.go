@@ -3,6 +3,7 @@ package oauth
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -141,12 +142,7 @@ func Refresh(ctx context.Context, client *http.Client, ep *Endpoints, cl *Client
 	}
 	tok, err := checkToken(cc.Token(ctx))
 	if err != nil {
-		kind := ErrRefreshFailed
-		var re *oauth2.RetrieveError
-		if errors.As(err, &re) && re.ErrorCode == "invalid_grant" {
-			kind = ErrReauthRequired
-		}
-		return nil, tokenError(what, ep, kind, err, append(clientSecrets(cl), refreshToken)...)
+		return nil, tokenError(what, ep, ErrRefreshFailed, err, append(clientSecrets(cl), refreshToken)...)
 	}
 	// x/oauth2 fills in the old refresh token when the server sent none.
 	if tok.RefreshToken == refreshToken {
@@ -220,7 +216,8 @@ func checkToken(t *oauth2.Token, err error) (*Token, error) {
 
 // tokenError describes a failed token request without any of secrets, and
 // wraps kind (a sentinel, or nil) and transport failures (for
-// context.DeadlineExceeded and the egress refusals).
+// context.DeadlineExceeded and the egress refusals). For a refresh (kind
+// ErrRefreshFailed), invalid_grant turns kind into ErrReauthRequired.
 func tokenError(what string, ep *Endpoints, kind error, err error, secrets ...string) error {
 	var msg string
 	var cause error
@@ -231,16 +228,31 @@ func tokenError(what string, ep *Endpoints, kind error, err error, secrets ...st
 		if re.Response != nil {
 			status = re.Response.StatusCode
 		}
+		code, description := re.ErrorCode, re.ErrorDescription
+		if code == "" {
+			// x/oauth2 parses a text/plain body as a form; some servers send
+			// their JSON error that way.
+			var e struct {
+				Code        string `json:"error"`
+				Description string `json:"error_description"`
+			}
+			if json.Unmarshal(re.Body, &e) == nil {
+				code, description = e.Code, e.Description
+			}
+		}
+		if code == "invalid_grant" && kind == ErrRefreshFailed {
+			kind = ErrReauthRequired
+		}
 		switch {
-		case re.ErrorCode != "":
-			msg = fmt.Sprintf("the token endpoint %s refused: %s", quote(ep.TokenURL), describeOAuthError(re.ErrorCode, re.ErrorDescription))
+		case code != "":
+			msg = fmt.Sprintf("the token endpoint %s refused: %s", quote(ep.TokenURL), describeOAuthError(code, description))
 		case status >= 300 && status < 400:
 			msg = fmt.Sprintf("the token endpoint %s answered with a redirect (HTTP %d), which token requests never follow; check the token URL", quote(ep.TokenURL), status)
 		default:
 			msg = fmt.Sprintf("the token endpoint %s answered HTTP %d without an OAuth error", quote(ep.TokenURL), status)
 		}
 	case isTransport(err):
-		msg, cause = egress.Describe(err), err
+		msg, cause = "reaching the token endpoint failed: "+egress.Describe(err), err
 	case strings.HasPrefix(err.Error(), "oauth2: cannot"):
 		msg = fmt.Sprintf("the token endpoint %s sent an answer that is not a token response, or one larger than 1 MiB", quote(ep.TokenURL))
 	default:
