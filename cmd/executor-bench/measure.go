@@ -1,0 +1,183 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"sync"
+	"time"
+)
+
+// requester is one simulated client's request: do sends it and returns the
+// response, which check (outside the timed part) verifies.
+type requester struct {
+	do    func(context.Context) ([]byte, error)
+	close func()
+}
+
+// scenario is one row of the table.
+type scenario struct {
+	id, title string
+	// gateway: the requests go through the gateway (its peak RSS is shown).
+	gateway bool
+	// oneClient: measured at one client only (a detail row).
+	oneClient bool
+	// open prepares one client (a session, a prepared request).
+	open func(context.Context) (*requester, error)
+	// check verifies a response; a failed check fails the scenario.
+	check func([]byte) error
+}
+
+// plan is how long each measurement runs.
+type plan struct {
+	warmup     time.Duration // per measurement, excluded (time-based runs)
+	duration   time.Duration // measured phase (time-based runs)
+	warmupN    int           // per client, excluded (count-based runs, -short)
+	iterations int           // per client (count-based runs, -short)
+}
+
+func (p plan) countBased() bool { return p.iterations > 0 }
+
+// measurement is one scenario at one client count.
+type measurement struct {
+	sc        *scenario
+	clients   int
+	latencies []time.Duration // sorted
+	elapsed   time.Duration
+	peakRSS   int64 // bytes; 0 when unknown or not a gateway scenario
+	err       error
+}
+
+func (m *measurement) ok() bool { return m.err == nil && len(m.latencies) > 0 }
+
+// quantile is the nearest-rank quantile q of the sorted latencies.
+func (m *measurement) quantile(q float64) time.Duration {
+	n := len(m.latencies)
+	if n == 0 {
+		return 0
+	}
+	i := int(math.Ceil(q*float64(n))) - 1
+	return m.latencies[min(max(i, 0), n-1)]
+}
+
+func (m *measurement) rps() float64 {
+	if m.elapsed <= 0 {
+		return 0
+	}
+	return float64(len(m.latencies)) / m.elapsed.Seconds()
+}
+
+// measure runs sc with n concurrent clients: each opens its own session,
+// warms up, then sends requests back to back until the plan ends. Only
+// the measured phase is recorded; its throughput is completed requests
+// over the wall time from the common start to the last response.
+func measure(ctx context.Context, sc *scenario, n int, p plan, gatewayPID int) *measurement {
+	m := &measurement{sc: sc, clients: n}
+	reqs := make([]*requester, 0, n)
+	defer func() {
+		for _, r := range reqs {
+			r.close()
+		}
+	}()
+	for range n {
+		r, err := sc.open(ctx)
+		if err != nil {
+			m.err = fmt.Errorf("opening a client: %w", err)
+			return m
+		}
+		reqs = append(reqs, r)
+	}
+	peakKnown := sc.gateway && gatewayPID > 0 && resetPeak(gatewayPID)
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		mu       sync.Mutex
+		firstErr error
+	)
+	fail := func(err error) {
+		mu.Lock()
+		if firstErr == nil {
+			firstErr = err
+		}
+		mu.Unlock()
+		cancel()
+	}
+	// phase runs every client until done says stop; record collects the
+	// latencies of the measured phase.
+	phase := func(done func(i int, now time.Time) bool, record bool) ([][]time.Duration, time.Time) {
+		var wg sync.WaitGroup
+		lat := make([][]time.Duration, n)
+		ends := make([]time.Time, n)
+		for c, r := range reqs {
+			wg.Go(func() {
+				for i := 0; ; i++ {
+					start := time.Now()
+					if done(i, start) || ctx.Err() != nil {
+						break
+					}
+					body, err := r.do(ctx)
+					d := time.Since(start)
+					if err == nil {
+						err = sc.check(body)
+					}
+					if err != nil {
+						if ctx.Err() == nil {
+							fail(err)
+						}
+						break
+					}
+					if record {
+						lat[c] = append(lat[c], d)
+					}
+					ends[c] = start.Add(d)
+				}
+			})
+		}
+		wg.Wait()
+		last := time.Time{}
+		for _, e := range ends {
+			if e.After(last) {
+				last = e
+			}
+		}
+		return lat, last
+	}
+
+	if p.countBased() {
+		phase(func(i int, _ time.Time) bool { return i >= p.warmupN }, false)
+	} else {
+		until := time.Now().Add(p.warmup)
+		phase(func(_ int, now time.Time) bool { return !now.Before(until) }, false)
+	}
+	if firstErr == nil {
+		start := time.Now()
+		var lat [][]time.Duration
+		var last time.Time
+		if p.countBased() {
+			lat, last = phase(func(i int, _ time.Time) bool { return i >= p.iterations }, true)
+		} else {
+			until := start.Add(p.duration)
+			lat, last = phase(func(_ int, now time.Time) bool { return !now.Before(until) }, true)
+		}
+		m.elapsed = last.Sub(start)
+		for _, l := range lat {
+			m.latencies = append(m.latencies, l...)
+		}
+		slices.Sort(m.latencies)
+	}
+	if peakKnown {
+		m.peakRSS, _ = peakRSS(gatewayPID)
+	}
+	switch {
+	case firstErr != nil:
+		m.err = firstErr
+	case ctx.Err() != nil: // the run was interrupted
+		m.err = ctx.Err()
+	case len(m.latencies) == 0:
+		m.err = errors.New("no request completed in the measured phase")
+	}
+	return m
+}
