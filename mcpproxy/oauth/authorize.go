@@ -93,7 +93,7 @@ func CallbackCheck(q url.Values, ep *Endpoints, expectedState string) (code stri
 	if iss, ok := q["iss"]; (ok || ep.IssParameterSupported) && ep.Issuer != "" {
 		switch {
 		case !ok || len(iss) != 1:
-			return "", errors.New("the authorization callback has no iss, which the authorization server promised (RFC 9207); start the connection again")
+			return "", errors.New("the authorization callback has no iss (or several), and the authorization server promised one (RFC 9207); start the connection again")
 		case !sameURL(iss[0], ep.Issuer):
 			return "", fmt.Errorf("the authorization callback comes from the issuer %s, not %s; refusing it (RFC 9207 mix-up defence). Start the connection again", quote(iss[0]), quote(ep.Issuer))
 		}

@@ -106,6 +106,9 @@ func Discover(ctx context.Context, client *http.Client, resourceURL, wwwAuthenti
 		issuer, resource = prm.AuthorizationServers[0], prm.Resource
 	}
 	ep, err := fetchServerMetadata(ctx, client, issuer, opts)
+	if err != nil && prm == nil {
+		return nil, fmt.Errorf("discovering OAuth for %s: it publishes no protected-resource metadata (RFC 9728), so its origin was tried as the authorization server: %w", where, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("discovering OAuth for %s: %w", where, err)
 	}

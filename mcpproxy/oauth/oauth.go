@@ -22,10 +22,13 @@
 //
 // Every request goes through the *http.Client the caller passes, which in
 // the gateway is the egress client (mcpproxy/egress): the URLs here are chosen
-// by upstream servers, so every fetch is SSRF-sensitive. Token and
-// registration requests never follow redirects. Error messages never contain
-// a client secret, a code, a verifier or a token, and URLs in transport
-// errors are cut down to their origin.
+// by upstream servers, so every fetch is SSRF-sensitive. Bound each call with
+// ctx (the upstream gateway allows 20 s). Token and registration requests
+// never follow redirects. Authorization, token and registration endpoints
+// must be https, or http on a loopback host (local development; the egress
+// client closes loopback in production). Error messages never contain a
+// client secret, a code, a verifier or a token, and URLs in transport errors
+// are cut down to their origin.
 package oauth
 
 import (

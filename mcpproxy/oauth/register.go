@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 
@@ -59,7 +60,8 @@ type registrationResponse struct {
 // Register performs RFC 7591 dynamic client registration at
 // ep.RegistrationURL with redirect_uris [redirectURI], grant_types
 // authorization_code and refresh_token, response_types code, client_name,
-// the scopes joined with spaces, application_type web, and
+// the scopes joined with spaces, application_type web (native for a
+// loopback redirect URI in local development), and
 // token_endpoint_auth_method "none" unless the server lists methods that
 // exclude it (then client_secret_post, or client_secret_basic when that is
 // the only secret method listed).
@@ -88,7 +90,7 @@ func Register(ctx context.Context, client *http.Client, ep *Endpoints, redirectU
 		"grant_types":                []string{"authorization_code", "refresh_token"},
 		"response_types":             []string{"code"},
 		"token_endpoint_auth_method": method,
-		"application_type":           "web",
+		"application_type":           applicationType(redirectURI),
 	}
 	if clientName != "" {
 		meta["client_name"] = clientName
@@ -164,6 +166,17 @@ func registrationAuthMethod(supported []string) string {
 	default:
 		return AuthClientSecretPost
 	}
+}
+
+// applicationType is "web" for the gateway's https callback. OpenID Connect
+// registration refuses loopback redirect URIs for web clients, so a local
+// gateway (http://localhost/…) registers as "native", the type that allows
+// them.
+func applicationType(redirectURI string) string {
+	if u, err := url.Parse(redirectURI); err == nil && u.Scheme == "http" && isLoopback(u.Hostname()) {
+		return "native"
+	}
+	return "web"
 }
 
 // describeOAuthError renders an RFC 6749 §5.2 error for a message.

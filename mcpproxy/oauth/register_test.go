@@ -116,3 +116,19 @@ func TestRegisterReportsARefusal(t *testing.T) {
 		t.Errorf("err = %v, want it to name HTTP 404", err)
 	}
 }
+
+func TestRegisterAsksForANativeClientForALoopbackCallback(t *testing.T) {
+	for callbackURL, want := range map[string]string{
+		"http://localhost:4788/api/oauth/callback": "native",
+		"http://127.0.0.1:4788/api/oauth/callback": "native",
+		callback: "web",
+	} {
+		as := oauthtest.NewServer(t, oauthtest.Options{DCR: true})
+		if _, err := oauth.Register(t.Context(), &http.Client{}, endpoints(as, ""), callbackURL, "Executor", nil); err != nil {
+			t.Fatal(err)
+		}
+		if got := as.Stats().LastRegistration["application_type"]; got != want {
+			t.Errorf("application_type for %s = %v, want %s", callbackURL, got, want)
+		}
+	}
+}

@@ -86,7 +86,8 @@ type Options struct {
 	// EditMetadata, EditTokenResponse and EditRegistrationResponse may
 	// change each JSON document just before it is sent, for any other
 	// misbehaviour (a javascript: authorization endpoint, a MAC token type,
-	// a huge token, a missing expires_in, …).
+	// a huge token, a missing expires_in, …). They run with the server's
+	// lock held: they must not call the Server's methods.
 	EditMetadata             func(m map[string]any)
 	EditTokenResponse        func(m map[string]any)
 	EditRegistrationResponse func(m map[string]any)
