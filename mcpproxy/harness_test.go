@@ -127,7 +127,19 @@ func newTestGateway(t testing.TB, cfg Config) *testGateway {
 		t.Fatal(err)
 	}
 	tg := &testGateway{Gateway: g, kind: kind, db: db}
-	tg.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	tg.srv = serve(t, g)
+	t.Cleanup(func() {
+		tg.srv.Close()
+		g.Close()
+		db.Close()
+	})
+	return tg
+}
+
+// serve puts g behind a test HTTP server that takes the principal from
+// X-Test-Principal (caddymodule's job with Access tokens).
+func serve(t testing.TB, g *Gateway) *httptest.Server {
+	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := r.Header.Get("X-Test-Principal")
 		if id == "" {
 			id = "alice"
@@ -143,12 +155,6 @@ func newTestGateway(t testing.TB, cfg Config) *testGateway {
 			http.NotFound(w, r)
 		}
 	}))
-	t.Cleanup(func() {
-		tg.srv.Close()
-		g.Close()
-		db.Close()
-	})
-	return tg
 }
 
 // connect stores an integration of the test kind and a connection to it.

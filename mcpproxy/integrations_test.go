@@ -41,6 +41,7 @@ const petsSpec = `{
 type petsUpstream struct {
 	*httptest.Server
 	posts   atomic.Int64
+	gets    atomic.Int64
 	lastKey atomic.Value
 }
 
@@ -57,6 +58,7 @@ func newPetsUpstream(t testing.TB) *petsUpstream {
 			w.WriteHeader(404)
 			fmt.Fprint(w, `{"error":"nope"}`)
 		case r.Method == "GET" && strings.HasPrefix(r.URL.Path, "/pets/"):
+			u.gets.Add(1)
 			fmt.Fprintf(w, `{"id":%q,"name":"Rex","tag":"dog"}`, strings.TrimPrefix(r.URL.Path, "/pets/"))
 		case r.Method == "POST" && r.URL.Path == "/pets":
 			u.posts.Add(1)

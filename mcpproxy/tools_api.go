@@ -28,6 +28,9 @@ func (g *Gateway) handleToolsList(w http.ResponseWriter, r *http.Request) {
 	p, _ := PrincipalFrom(r.Context())
 	q := r.URL.Query()
 	entries := g.listable(p)
+	if q.Get("includeBlocked") == "true" {
+		entries = g.catalog.visible(p)
+	}
 	if query := strings.TrimSpace(q.Get("query")); query != "" {
 		hits := rank(entries, newSearchQuery(query, ""))
 		entries = entries[:0:0]
@@ -43,7 +46,7 @@ func (g *Gateway) handleToolsList(w http.ResponseWriter, r *http.Request) {
 		}
 		out = append(out, toolView{Address: e.Address(), Owner: e.Owner, Integration: e.Integration, Connection: e.Connection, Name: e.Tool.Name,
 			PluginID: e.Kind, Description: e.Tool.Description, RequiresApproval: e.Tool.RequiresApproval,
-			ApprovalDescription: e.Tool.ApprovalDescription, Static: e.Static})
+			ApprovalDescription: e.Tool.ApprovalDescription, Static: e.Static, Policy: g.decideFor(p, e).Action})
 	}
 	writeJSON(w, http.StatusOK, out)
 }
