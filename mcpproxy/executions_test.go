@@ -4,11 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-		"net/url"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"sync"
-		"testing"
+	"testing"
 	"time"
 
 	"github.com/mark3labs/mcp-go/client"
@@ -495,7 +495,7 @@ func TestAuditRecordsEveryDecisionWithoutSecrets(t *testing.T) {
 	c := tg.client(t, "alice")
 	c.initialize()
 	c.execute(`return await tools.pets.org.main.pets.getPet({ petId: "1" })`)
-	id := executionID(t, c.execute(`return await tools.pets.org.main.pets.createPet({ body: { name: "` + petsSecret + `" } })`))
+	id := executionID(t, c.execute(`return await tools.pets.org.main.pets.createPet({ body: { name: "`+petsSecret+`" } })`))
 	c.resume(map[string]any{"executionId": id, "action": "decline"})
 	c.execute(`return await tools.executor.coreTools.connections.list({})`)
 
