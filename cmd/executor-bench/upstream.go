@@ -40,6 +40,16 @@ func (s *localServer) close() {
 	}
 }
 
+// harmless marks a tool read-only and not destructive. mcp-go's default
+// annotations say destructive, which the gateway answers with an approval
+// pause: a benchmark of tool calls must not measure that.
+func harmless(t *mcp.Tool) {
+	for _, opt := range []mcp.ToolOption{mcp.WithReadOnlyHintAnnotation(true), mcp.WithDestructiveHintAnnotation(false),
+		mcp.WithIdempotentHintAnnotation(true), mcp.WithOpenWorldHintAnnotation(false)} {
+		opt(t)
+	}
+}
+
 // startUpstream serves the benchmark's own MCP server at /mcp: mcp-go over
 // streamable HTTP with two tools, echo (returns its text) and work (sleeps
 // ms milliseconds).
@@ -48,6 +58,7 @@ func startUpstream() (*localServer, error) {
 	s.AddTool(mcp.NewTool("echo",
 		mcp.WithDescription("Echo the text back."),
 		mcp.WithString("text", mcp.Required(), mcp.Description("text to return")),
+		harmless,
 	), func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		text, err := req.RequireString("text")
 		if err != nil {
@@ -58,6 +69,7 @@ func startUpstream() (*localServer, error) {
 	s.AddTool(mcp.NewTool("work",
 		mcp.WithDescription("Sleep for ms milliseconds, like a tool doing slow work."),
 		mcp.WithNumber("ms", mcp.Required(), mcp.Description("milliseconds to sleep")),
+		harmless,
 	), func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		ms, err := req.RequireFloat("ms")
 		if err != nil {
