@@ -115,7 +115,9 @@ type process struct {
 	exitAt     time.Time
 	stopping   atomic.Bool
 	overflowed atomic.Bool
+	crashed    atomic.Bool // it exited without being stopped
 	onExit     atomic.Pointer[func()]
+	exitOnce   sync.Once
 	stopOnce   sync.Once
 }
 
@@ -186,19 +188,26 @@ func (p *process) wait() {
 	close(p.done)
 	p.log.Debug("mcp upstream: child exited", "pid", p.pid, "err", err)
 	if !p.stopping.Load() {
-		if f := p.onExit.Load(); f != nil {
-			(*f)()
-		}
+		p.crashed.Store(true)
+		p.fireExit()
 		// Grandchildren outlive a crashed leader; they go with it.
 		p.stop(killGrace)
 	}
 }
 
-// watch sets what happens when the child exits on its own.
+// watch sets what happens when the child exits on its own, even if it
+// already has.
 func (p *process) watch(f func()) {
 	p.onExit.Store(&f)
-	if p.exited() && !p.stopping.Load() {
-		f()
+	if p.crashed.Load() {
+		p.fireExit()
+	}
+}
+
+// fireExit runs the exit handler once, if there is one yet.
+func (p *process) fireExit() {
+	if f := p.onExit.Load(); f != nil {
+		p.exitOnce.Do(*f)
 	}
 }
 

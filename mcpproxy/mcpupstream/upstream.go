@@ -68,7 +68,7 @@ type upstream struct {
 	changed      bool // notifications/tools/list_changed since the last listing
 	staleFired   bool // ToolsChanged already called for the current staleness
 	toolsChanged func()
-	pid          int
+	retiring     sync.WaitGroup // sessions being closed after they ended
 }
 
 func newUpstream(k *Kind, key string, cfg Config, fp string) *upstream {
@@ -221,32 +221,38 @@ func (u *upstream) startSession(gen uint64, done chan struct{}) {
 		err = s.connectRemote(ctx, u.egress.Load())
 	}
 
+	var failure *connectFailure
+	if err != nil {
+		if s.proc != nil {
+			// A child that failed the handshake usually died: wait for its
+			// exit status and last output to be collected.
+			s.proc.awaitExit(500 * time.Millisecond)
+		}
+		failure = u.describeStartFailure(s, err)
+	}
+
 	u.mu.Lock()
 	u.starting = nil
-	if u.closed {
+	if u.closed || err != nil {
+		if err != nil {
+			u.failures++
+			u.retryAt = time.Now().Add(u.k.backoff(u.failures))
+			u.failedGen = gen
+			u.failedCred = credFingerprint(u.cred.Load())
+			u.startErr = failure
+			u.lastErr = failure.msg
+			u.lastFailed = true
+		}
 		u.mu.Unlock()
+		if err != nil {
+			u.k.log.Warn("mcp upstream: connecting failed", "connection", u.key, "err", failure.msg)
+		}
 		s.close()
-		return
-	}
-	if err != nil {
-		s.close()
-		u.failures++
-		u.retryAt = time.Now().Add(u.k.backoff(u.failures))
-		u.failedGen = gen
-		u.failedCred = credFingerprint(u.cred.Load())
-		u.startErr = u.describeStartFailure(s, err)
-		u.lastErr = u.startErr.Error()
-		u.lastFailed = true
-		u.mu.Unlock()
-		u.k.log.Warn("mcp upstream: connecting failed", "connection", u.key, "err", u.lastErr)
 		return
 	}
 	u.sess = s
 	u.lastFailed = false
 	u.startErr = nil
-	if s.proc != nil {
-		u.pid = s.proc.pid
-	}
 	if u.restartDue {
 		u.restarts++
 		u.restartDue = false
@@ -305,7 +311,8 @@ func (u *upstream) invalidate(s *session, reason string, backoff bool) {
 	}
 	u.sess = nil
 	u.restartDue = true
-	u.lastErr = u.redact(reason)
+	msg := u.redact(reason)
+	u.lastErr = msg
 	if backoff {
 		if time.Since(s.started) > stableAfter {
 			u.failures = 0
@@ -314,9 +321,13 @@ func (u *upstream) invalidate(s *session, reason string, backoff bool) {
 		u.retryAt = time.Now().Add(u.k.backoff(u.failures))
 		u.lastFailed = true
 	}
+	u.retiring.Add(1) // under u.mu: before shutdown waits
 	u.mu.Unlock()
-	u.k.log.Info("mcp upstream: session ended", "connection", u.key, "reason", u.lastErr)
-	go s.close()
+	u.k.log.Info("mcp upstream: session ended", "connection", u.key, "reason", msg)
+	go func() {
+		defer u.retiring.Done()
+		s.close()
+	}()
 }
 
 // processExited handles a stdio child that exited while it was the live
@@ -445,6 +456,7 @@ func (u *upstream) shutdown() {
 	if s != nil {
 		s.close()
 	}
+	u.retiring.Wait()
 	if home != "" {
 		_ = os.RemoveAll(home)
 	}
