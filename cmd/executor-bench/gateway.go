@@ -23,6 +23,7 @@ import (
 type gateway struct {
 	cmd     *exec.Cmd
 	base    string // http://127.0.0.1:port
+	admin   string // Caddy's admin API (http://localhost:port), "" when off
 	logPath string
 	exited  chan struct{} // closed once the process has been waited for
 	waitErr error
@@ -56,11 +57,20 @@ func moduleRoot(ctx context.Context) (string, error) {
 }
 
 // startGateway runs bin with HOME=home on a free port and waits until the
-// API answers.
-func startGateway(ctx context.Context, bin, home string) (*gateway, error) {
+// API answers. With admin, Caddy's admin API (which serves /debug/pprof)
+// listens on another free loopback port.
+func startGateway(ctx context.Context, bin, home string, admin bool) (*gateway, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
+	}
+	adminAddr := "off"
+	if admin {
+		p, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		adminAddr = fmt.Sprintf("localhost:%d", p)
 	}
 	logPath := filepath.Join(home, "gateway.log")
 	logFile, err := os.Create(logPath)
@@ -72,7 +82,7 @@ func startGateway(ctx context.Context, bin, home string) (*gateway, error) {
 	cmd.Env = []string{
 		"HOME=" + home, "PATH=" + os.Getenv("PATH"), "TMPDIR=" + home,
 		"XDG_DATA_HOME=", "XDG_CONFIG_HOME=", "XDG_CACHE_HOME=",
-		"EXECUTOR_HOST=127.0.0.1", "EXECUTOR_PORT=" + strconv.Itoa(port), "EXECUTOR_ADMIN=off",
+		"EXECUTOR_HOST=127.0.0.1", "EXECUTOR_PORT=" + strconv.Itoa(port), "EXECUTOR_ADMIN=" + adminAddr,
 	}
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	groupCommand(cmd)
@@ -82,6 +92,9 @@ func startGateway(ctx context.Context, bin, home string) (*gateway, error) {
 	}
 	g := &gateway{cmd: cmd, base: fmt.Sprintf("http://127.0.0.1:%d", port), logPath: logPath,
 		exited: make(chan struct{}), api: &http.Client{Timeout: 5 * time.Minute}}
+	if admin {
+		g.admin = "http://" + adminAddr
+	}
 	go func() {
 		g.waitErr = cmd.Wait()
 		logFile.Close()
@@ -207,6 +220,32 @@ func (g *gateway) send(ctx context.Context, method, path string, body []byte, ou
 	return nil
 }
 
+// cpuProfile records the gateway's CPU for d through Caddy's admin API
+// (net/http/pprof) and writes the profile to path.
+func (g *gateway) cpuProfile(ctx context.Context, d time.Duration, path string) error {
+	if g.admin == "" {
+		return fmt.Errorf("the admin API is off")
+	}
+	secs := max(1, int(d.Seconds()))
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", g.admin, secs), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := g.api.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET /debug/pprof/profile: HTTP %d: %s", resp.StatusCode, clip(string(b), 200))
+	}
+	return os.WriteFile(path, b, 0o644)
+}
+
 // memory figures of a process, from /proc/<pid>/status (Linux only).
 
 // peakRSS is VmHWM: the most resident memory since start or since the
@@ -236,6 +275,31 @@ func procStatusKB(pid int, field string) (int64, error) {
 		}
 	}
 	return 0, fmt.Errorf("no %s in /proc/%d/status", field, pid)
+}
+
+// processCPU is the user+system CPU time pid has used, from
+// /proc/<pid>/stat (in USER_HZ ticks, 100 per second on Linux).
+func processCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name (field 2) may hold spaces; fields after it are plain.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("unexpected /proc/%d/stat", pid)
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0, fmt.Errorf("unexpected /proc/%d/stat", pid)
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64) // field 14
+	stime, err2 := strconv.ParseInt(f[12], 10, 64) // field 15
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("unexpected /proc/%d/stat", pid)
+	}
+	const tick = 10 * time.Millisecond
+	return time.Duration(utime+stime) * tick, nil
 }
 
 // listeners counts the IPv4 TCP sockets listening on port (Linux only).

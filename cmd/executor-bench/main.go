@@ -41,6 +41,9 @@ type options struct {
 	imports  int      // repetitions of the GitHub import
 	goBench  bool     // also run mcpproxy's in-process search benchmark
 	args     []string // as given, for the report
+
+	cpuprofile      string // write a CPU profile of the gateway here
+	profileScenario string // during this scenario, at the first client count
 }
 
 func main() {
@@ -81,11 +84,13 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	clients := fs.String("clients", "1,8", "comma-separated numbers of concurrent MCP clients")
 	fs.BoolVar(&o.short, "short", false, "CI smoke: a few iterations per scenario; checks that each completes, not how fast")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "measured time per scenario and client count")
-	fs.DurationVar(&o.warmup, "warmup", 0, "excluded warm-up per measurement (default: duration/10, at least 500ms)")
+	fs.DurationVar(&o.warmup, "warmup", 0, "excluded warm-up per measurement (default: duration/20, at least 500ms)")
 	fs.StringVar(&o.binary, "binary", "", "an executor binary to run instead of building ./cmd/executor")
 	fs.StringVar(&o.out, "out", "", "also write the results into this Markdown file, between the executor-bench markers")
 	fs.StringVar(&o.github, "github", "", "GitHub's REST OpenAPI description (default: testdata/npm/node_modules/@octokit/openapi/generated/api.github.com.json)")
 	fs.IntVar(&o.imports, "imports", 0, "repetitions of the GitHub import (default 3, 1 with -short)")
+	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the gateway (from Caddy's admin API) during -profile-scenario to this file")
+	fs.StringVar(&o.profileScenario, "profile-scenario", "2", "the scenario -cpuprofile records (its measured phase at the first -clients count)")
 	gobench := fs.String("gobench", "auto", "also run `go test ./mcpproxy -bench SearchOver1000Tools` (on, off, auto = on unless -short)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -103,7 +108,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		o.clients = append(o.clients, n)
 	}
 	if o.warmup == 0 {
-		o.warmup = max(o.duration/10, 500*time.Millisecond)
+		o.warmup = max(o.duration/20, 500*time.Millisecond)
 	}
 	if o.imports == 0 {
 		o.imports = 3

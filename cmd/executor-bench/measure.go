@@ -46,7 +46,8 @@ type measurement struct {
 	clients   int
 	latencies []time.Duration // sorted
 	elapsed   time.Duration
-	peakRSS   int64 // bytes; 0 when unknown or not a gateway scenario
+	peakRSS   int64         // bytes; 0 when unknown or not a gateway scenario
+	cpu       time.Duration // gateway CPU time (user+system) in the measured phase; 0 when unknown
 	err       error
 }
 
@@ -60,6 +61,14 @@ func (m *measurement) quantile(q float64) time.Duration {
 	}
 	i := int(math.Ceil(q*float64(n))) - 1
 	return m.latencies[min(max(i, 0), n-1)]
+}
+
+// cpuPerRequest is the gateway's CPU time per request, or 0.
+func (m *measurement) cpuPerRequest() time.Duration {
+	if m.cpu <= 0 || len(m.latencies) == 0 {
+		return 0
+	}
+	return m.cpu / time.Duration(len(m.latencies))
 }
 
 func (m *measurement) rps() float64 {
@@ -153,6 +162,10 @@ func measure(ctx context.Context, sc *scenario, n int, p plan, gatewayPID int) *
 		phase(func(_ int, now time.Time) bool { return !now.Before(until) }, false)
 	}
 	if firstErr == nil {
+		cpuBefore, cpuErr := time.Duration(0), errors.New("not a gateway scenario")
+		if sc.gateway && gatewayPID > 0 {
+			cpuBefore, cpuErr = processCPU(gatewayPID)
+		}
 		start := time.Now()
 		var lat [][]time.Duration
 		var last time.Time
@@ -163,6 +176,11 @@ func measure(ctx context.Context, sc *scenario, n int, p plan, gatewayPID int) *
 			lat, last = phase(func(_ int, now time.Time) bool { return !now.Before(until) }, true)
 		}
 		m.elapsed = last.Sub(start)
+		if cpuErr == nil {
+			if after, err := processCPU(gatewayPID); err == nil {
+				m.cpu = after - cpuBefore
+			}
+		}
 		for _, l := range lat {
 			m.latencies = append(m.latencies, l...)
 		}

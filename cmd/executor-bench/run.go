@@ -92,7 +92,7 @@ func run(ctx context.Context, o options, stdout, progress io.Writer) (*summary, 
 		return sum, err
 	}
 	b.logf("starting the gateway: %s run", bin)
-	if b.gw, err = startGateway(ctx, bin, home); err != nil {
+	if b.gw, err = startGateway(ctx, bin, home, o.cpuprofile != ""); err != nil {
 		return sum, err
 	}
 	defer b.gw.stop()
@@ -163,8 +163,19 @@ func run(ctx context.Context, o options, stdout, progress io.Writer) (*summary, 
 // measureAll measures sc at each client count and records the rows; a
 // failure is recorded, an interruption ends the run.
 func (b *bench) measureAll(ctx context.Context, sc *scenario) error {
-	for _, n := range b.opts.clientCounts(sc) {
+	for i, n := range b.opts.clientCounts(sc) {
+		var profiled chan error
+		if b.opts.cpuprofile != "" && sc.id == b.opts.profileScenario && i == 0 {
+			profiled = b.profile(ctx, sc, n)
+		}
 		m := measure(ctx, sc, n, b.opts.plan(), b.gw.pid())
+		if profiled != nil {
+			if err := <-profiled; err != nil {
+				b.logf("  CPU profile of #%s failed: %v", sc.id, err)
+			} else {
+				b.logf("  CPU profile of the gateway during #%s ×%d written to %s (go tool pprof -top %s)", sc.id, n, b.opts.cpuprofile, b.opts.cpuprofile)
+			}
+		}
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
@@ -177,6 +188,27 @@ func (b *bench) measureAll(ctx context.Context, sc *scenario) error {
 		b.logf("  #%-3s %-55s ×%d  p50 %s ms  %6.0f req/s  (%d requests)", sc.id, sc.title, n, ms(m.quantile(0.5)), m.rps(), len(m.latencies))
 	}
 	return nil
+}
+
+// profile records the gateway's CPU during the measured phase of sc (it
+// starts once the warm-up is over).
+func (b *bench) profile(ctx context.Context, sc *scenario, n int) chan error {
+	done := make(chan error, 1)
+	p := b.opts.plan()
+	wait, d := p.warmup, p.duration-200*time.Millisecond
+	if p.countBased() {
+		wait, d = 0, time.Second
+	}
+	go func() {
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			done <- ctx.Err()
+			return
+		}
+		done <- b.gw.cpuProfile(ctx, d, b.opts.cpuprofile)
+	}()
+	return done
 }
 
 // register adds the upstream MCP server and the pets stub through the API,
@@ -241,8 +273,8 @@ func (b *bench) scenarios() []*scenario {
 		b.getScenario(),
 		b.mcpScenario("2", "`execute` → upstream MCP `echo`", mcpURL, true,
 			"execute", code(`return await %s({ text: "hi" })`, b.echo), checkToolOK(`"hi"`)),
-		b.mcpScenario("2h", "`execute` → OpenAPI stub `getPet`", mcpURL, true,
-			"execute", code(`return await %s({ petId: "7" })`, b.getPet), checkToolOK(`"status":200`)),
+		oneClient(b.mcpScenario("2h", "`execute` → OpenAPI stub `getPet`", mcpURL, true,
+			"execute", code(`return await %s({ petId: "7" })`, b.getPet), checkToolOK(`"status":200`))),
 		oneClient(b.mcpScenario("2p", "`execute` → 3 × `work` 20 ms in `Promise.all`", mcpURL, true,
 			"execute", code(`const r = await Promise.all([1, 2, 3].map(() => %s({ ms: 20 }))); return r.every((x) => x.ok)`, b.work),
 			checkResult(`true`))),
