@@ -1,9 +1,36 @@
 package sandbox
 
-// Figures measured on the 2-core development VM (Go 1.26.8, other builds
-// sometimes running in parallel), `go test -bench . -run '^$' ./sandbox`:
+// Figures measured on the 2-core development VM (Go 1.26.8, load average
+// 5–7 from other builds, hence the CPU-time metrics: they count only the
+// calling thread), `go test -bench . -run '^$' -count 2 ./sandbox`:
 //
-//	(to be filled in)
+//	RunReturn    `return 1+1`, prebuilt runtime ready:
+//	             p50 0.21–0.22 ms wall, 83 µs CPU. The mean (0.83 ms) is
+//	             higher because the refill of the next runtime competes for
+//	             the two cores right after each Run.
+//	RunToolCall  one tool call: 0.55 ms CPU, p50 1.7–2.3 ms (the Bridge
+//	             goroutine waits for a core). In a loop of 1,000 sequential
+//	             calls each costs ≈130 µs CPU, ≈0.2 ms wall.
+//	NewVM        building a runtime: 2.7–3.2 ms CPU (instance ≈0.2 ms,
+//	             New_QJS ≈1 ms, prelude from bytecode ≈0.6 ms; from source
+//	             it was ≈2–3 ms).
+//	CPULoop      3M loop iterations: 415–576 ms CPU.
+//	Calls        fib(25), 250k JS calls: 33–38 ms CPU.
+//	Transform    esbuild on a 4-line TS snippet, uncached: 0.9–1.2 ms.
+//
+// Cost of the stack/interrupt check (same benchmarks, module built without
+// it): CPULoop 457–528 ms, Calls 28.5–31.8 ms. With the check in every
+// function Calls took 43–45 ms (+45 %); with it only in functions that take
+// a stack frame (the shipped variant) 29.5–34.6 ms (≈+5–10 %), CPULoop within
+// noise. For comparison, wazero's CloseOnContextDone made the CPU loop ≈3.7 s.
+// return 1+1 shows no difference (p50 ≈0.2 ms either way).
+//
+// Recursion depth of function f(n) { return n === 0 ? 0 : 1 + f(n - 1) } by
+// StackSize: 64 KiB 223, 256 KiB 905, 1 MiB (default) 3,636, 4 MiB 9,733
+// (wazero's call-stack limit). QuickJS's original 64 KiB stack corrupted
+// memory from ≈275.
+//
+// TestThousandRunsKeepRSSFlat: RSS 38 MiB before, 35 MiB after 1,000 runs.
 
 import (
 	"context"

@@ -2,9 +2,20 @@ package sandbox
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"strings"
 	"testing"
 )
+
+// The sandbox takes the wasm binary out of qjs v0.0.6 through go:linkname;
+// this fails if the variable disappears or holds another binary.
+func TestQJSWasmIsLinked(t *testing.T) {
+	sum := sha256.Sum256(qjsWasm)
+	if got := hex.EncodeToString(sum[:]); got != qjsWasmSHA256 {
+		t.Fatalf("github.com/fastschema/qjs.wasmBytes has sha256 %s (%d bytes), want the v0.0.6 binary", got, len(qjsWasm))
+	}
+}
 
 func TestPatchRefusesOtherBinaries(t *testing.T) {
 	bad := append([]byte(nil), qjsWasm...)
