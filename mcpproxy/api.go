@@ -52,6 +52,14 @@ func (g *Gateway) newAPI() http.Handler {
 	mux.HandleFunc("POST /api/mcp-sessions/{sid}/executions/{eid}/resume", g.handleSessionExecutionResume)
 	mux.HandleFunc("/api/mcp-sessions/", func(w http.ResponseWriter, r *http.Request) { writeError(w, http.StatusNotFound, "Not found") })
 
+	mux.HandleFunc("POST /api/oauth/probe", g.handleOAuthProbe)
+	mux.HandleFunc("GET /api/oauth/clients", g.handleOAuthClientsList)
+	mux.HandleFunc("POST /api/oauth/clients", g.handleOAuthClientCreate)
+	mux.HandleFunc("DELETE /api/oauth/clients/{slug}", g.handleOAuthClientDelete)
+	mux.HandleFunc("POST /api/oauth/start", g.handleOAuthStart)
+	mux.HandleFunc("GET /api/oauth/callback", g.handleOAuthCallback)
+	mux.HandleFunc("POST /api/oauth/cancel", g.handleOAuthCancel)
+
 	mux.HandleFunc("GET /api/tools", g.handleToolsList)
 	mux.HandleFunc("GET /api/tools/schema", g.handleToolSchema)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {

@@ -13,7 +13,6 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
-	"github.com/mcpexecutor/executor/mcpproxy/integration"
 	"github.com/mcpexecutor/executor/sandbox"
 	"github.com/mcpexecutor/executor/store"
 )
@@ -832,4 +831,3 @@ func (g *Gateway) writeUnavailable(w http.ResponseWriter, err error, id string) 
 	g.writeErr(w, err)
 }
 
-var _ = integration.Fail

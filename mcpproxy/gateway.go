@@ -18,6 +18,7 @@ import (
 	"github.com/mcpexecutor/executor/mcpproxy/graphql"
 	"github.com/mcpexecutor/executor/mcpproxy/integration"
 	"github.com/mcpexecutor/executor/mcpproxy/mcpupstream"
+	"github.com/mcpexecutor/executor/mcpproxy/oauth"
 	"github.com/mcpexecutor/executor/mcpproxy/openapi"
 	"github.com/mcpexecutor/executor/sandbox"
 	"github.com/mcpexecutor/executor/store"
@@ -68,18 +69,19 @@ type Gateway struct {
 	mu  sync.RWMutex
 	cfg Config
 
-	sessions   *sessionRegistry
-	mcp        *mcpEndpoint
-	api        http.Handler
-	catalog    *catalog
-	kinds      map[string]integration.Kind
-	sandbox    *sandbox.Engine
-	bases      sync.Map // integration slug → *integration.Catalog
-	refreshing sync.Map // connection key → true while a refresh runs
-	policies   *policySet
-	auditLog   *auditLog
-	decisions  decisionWaiters
-	inflight   sync.Map // execution id → chan struct{} closed when its resume ends
+	sessions     *sessionRegistry
+	mcp          *mcpEndpoint
+	api          http.Handler
+	catalog      *catalog
+	kinds        map[string]integration.Kind
+	sandbox      *sandbox.Engine
+	bases        sync.Map // integration slug → *integration.Catalog
+	refreshing   sync.Map // connection key → true while a refresh runs
+	policies     *policySet
+	auditLog     *auditLog
+	decisions    decisionWaiters
+	inflight     sync.Map // execution id → chan struct{} closed when its resume ends
+	oauthRefresh oauth.RefreshGroup
 }
 
 // New returns a Gateway over cfg.Store.

@@ -1,0 +1,164 @@
+package mcpproxy
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/mcpexecutor/executor/mcpproxy/oauth/oauthtest"
+	"github.com/mcpexecutor/executor/store"
+)
+
+// secureMCP is an upstream MCP server that only answers with an access
+// token from its own authorization server.
+func secureMCP(t *testing.T, opts oauthtest.Options) (*httptest.Server, *oauthtest.Server) {
+	t.Helper()
+	up := httptest.NewUnstartedServer(nil)
+	opts.Resource = "http://" + up.Listener.Addr().String() + "/mcp"
+	as := oauthtest.NewServer(t, opts)
+	s := server.NewMCPServer("secure", "1.0.0", server.WithToolCapabilities(false))
+	s.AddTool(mcp.NewTool("whoami", mcp.WithDescription("Who the token belongs to"), mcp.WithReadOnlyHintAnnotation(true), mcp.WithDestructiveHintAnnotation(false)), func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		return mcp.NewToolResultText("a token holder"), nil
+	})
+	mux := http.NewServeMux()
+	mux.Handle("/mcp", server.NewStreamableHTTPServer(s))
+	up.Config.Handler = as.ProtectResource(mux)
+	up.Start()
+	t.Cleanup(up.Close)
+	return up, as
+}
+
+func TestOAuthAuthorizationCodeFlowThroughTheCallback(t *testing.T) {
+	up, as := secureMCP(t, oauthtest.Options{DCR: true, RotateRefresh: true})
+	tg := newTestGateway(t, Config{})
+	if code, body := tg.api(t, "alice", "POST", "/api/mcp/servers", map[string]any{"name": "secure", "slug": "secure", "endpoint": up.URL + "/mcp",
+		"remoteTransport": "streamable-http", "auth": map[string]any{"kind": "oauth2"}}, nil); code != 200 {
+		t.Fatalf("add: %d %s", code, body)
+	}
+	var start struct {
+		Status           string `json:"status"`
+		AuthorizationURL string `json:"authorizationUrl"`
+		State            string `json:"state"`
+	}
+	if code, body := tg.api(t, "alice", "POST", "/api/oauth/start", map[string]any{"owner": "user", "name": "mine", "integration": "secure", "template": "oauth-mcp"}, &start); code != 200 || start.Status != "redirect" {
+		t.Fatalf("start: %d %s", code, body)
+	}
+	q, _ := url.Parse(start.AuthorizationURL)
+	if q.Query().Get("code_challenge_method") != "S256" || q.Query().Get("resource") != up.URL+"/mcp" {
+		t.Fatalf("authorization URL: %s", start.AuthorizationURL)
+	}
+	back := as.Authorize(t, start.AuthorizationURL)
+	cb, _ := url.Parse(back)
+	if !strings.HasSuffix(cb.Path, "/api/oauth/callback") {
+		t.Fatalf("redirected to %s", back)
+	}
+
+	// Someone else cannot complete alice's sign-in.
+	if code, body := tg.api(t, "mallory", "GET", cb.RequestURI(), nil, nil); code != 403 || !strings.Contains(body, "started by someone else") {
+		t.Fatalf("mallory's callback: %d %s", code, body)
+	}
+	// The state was consumed by that attempt; start again and finish as alice.
+	tg.api(t, "alice", "POST", "/api/oauth/start", map[string]any{"owner": "user", "name": "mine", "integration": "secure", "template": "oauth-mcp"}, &start)
+	cb, _ = url.Parse(as.Authorize(t, start.AuthorizationURL))
+	if code, body := tg.api(t, "alice", "GET", cb.RequestURI(), nil, nil); code != 200 || !strings.Contains(body, "is connected") {
+		t.Fatalf("callback: %d %s", code, body)
+	}
+	if code, _ := tg.api(t, "alice", "GET", cb.RequestURI(), nil, nil); code != 400 {
+		t.Fatalf("a replayed callback: %d", code)
+	}
+	st := as.Stats()
+	if st.Registrations != 1 || st.TokenRequests["authorization_code"] != 1 {
+		t.Fatalf("stats: %+v", st)
+	}
+
+	c := tg.client(t, "alice")
+	c.initialize()
+	call := `return await tools.secure.user.mine.whoami({})`
+	if r := c.execute(call); !strings.Contains(r.text(), "a token holder") {
+		t.Fatalf("call: %s", r.text())
+	}
+
+	// An expired token is refreshed once, however many calls need it.
+	as.ExpireAll()
+	expireConnection(t, tg, connectionKey("user", "alice", "secure", "mine"))
+	r := c.execute(`const c = () => tools.secure.user.mine.whoami({}); return (await Promise.all(Array.from({length: 20}, c))).every(x => x.ok)`)
+	if r.text() != "true" {
+		t.Fatalf("20 calls after expiry: %s", r.text())
+	}
+	if n := as.Stats().Refreshes; n != 1 {
+		t.Fatalf("%d refreshes for 20 concurrent calls", n)
+	}
+	// The rotated refresh token was stored: expiring again refreshes again.
+	as.ExpireAll()
+	expireConnection(t, tg, connectionKey("user", "alice", "secure", "mine"))
+	if r := c.execute(call); !strings.Contains(r.text(), "a token holder") || as.Stats().Refreshes != 2 {
+		t.Fatalf("second refresh: %s, %d refreshes", r.text(), as.Stats().Refreshes)
+	}
+}
+
+func expireConnection(t *testing.T, tg *testGateway, key string) {
+	t.Helper()
+	err := tg.store.Update(func(tx store.Tx) error {
+		var c Connection
+		if _, err := tx.GetJSON(store.Connections, key, &c); err != nil {
+			return err
+		}
+		c.ExpiresAt = c.ExpiresAt.Add(-2 * 3600e9)
+		return tx.PutJSON(store.Connections, key, &c)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestOAuthRevokedGrantAsksToReconnect(t *testing.T) {
+	up, as := secureMCP(t, oauthtest.Options{DCR: true, RotateRefresh: true})
+	tg := newTestGateway(t, Config{})
+	tg.api(t, "alice", "POST", "/api/mcp/servers", map[string]any{"name": "secure", "slug": "secure", "endpoint": up.URL + "/mcp", "remoteTransport": "streamable-http", "auth": map[string]any{"kind": "oauth2"}}, nil)
+	var start struct {
+		AuthorizationURL string `json:"authorizationUrl"`
+	}
+	tg.api(t, "alice", "POST", "/api/oauth/start", map[string]any{"owner": "org", "name": "main", "integration": "secure", "template": "oauth-mcp"}, &start)
+	cb, _ := url.Parse(as.Authorize(t, start.AuthorizationURL))
+	tg.api(t, "alice", "GET", cb.RequestURI(), nil, nil)
+	// Forget the refresh token: the grant is gone.
+	key := connectionKey("org", "", "secure", "main")
+	_ = tg.store.Update(func(tx store.Tx) error { return tx.PutSecret(store.Connections, key, "oauth:refresh", []byte("revoked")) })
+	expireConnection(t, tg, key)
+	c := tg.client(t, "alice")
+	c.initialize()
+	r := c.execute(`return await tools.secure.org.main.whoami({})`)
+	if !strings.Contains(r.text(), `"code": "oauth_reauth_required"`) || strings.Contains(r.text(), "revoked") {
+		t.Fatalf("got %s", r.text())
+	}
+}
+
+func TestOAuthClientCredentials(t *testing.T) {
+	up, as := secureMCP(t, oauthtest.Options{ClientCredentials: true})
+	as.AddClient("machine", "machine-secret-SENTINEL")
+	tg := newTestGateway(t, Config{})
+	tg.api(t, "alice", "POST", "/api/mcp/servers", map[string]any{"name": "secure", "slug": "secure", "endpoint": up.URL + "/mcp", "remoteTransport": "streamable-http", "auth": map[string]any{"kind": "oauth2"}}, nil)
+	if code, body := tg.api(t, "alice", "POST", "/api/oauth/clients", map[string]any{"owner": "org", "slug": "machine", "grant": "client_credentials",
+		"clientId": "machine", "clientSecret": "machine-secret-SENTINEL", "tokenUrl": as.TokenURL, "resource": up.URL + "/mcp"}, nil); code != 200 {
+		t.Fatalf("client: %d %s", code, body)
+	}
+	var out map[string]any
+	if code, body := tg.api(t, "alice", "POST", "/api/oauth/start", map[string]any{"client": "machine", "clientOwner": "org", "owner": "org", "name": "bot",
+		"integration": "secure", "template": "oauth-mcp"}, &out); code != 200 || out["status"] != "connected" {
+		t.Fatalf("start: %d %s", code, body)
+	}
+	if _, body := tg.api(t, "alice", "GET", "/api/oauth/clients", nil, nil); strings.Contains(body, "SENTINEL") {
+		t.Fatal("the client secret came back")
+	}
+	c := tg.client(t, "alice")
+	c.initialize()
+	if r := c.execute(`return await tools.secure.org.bot.whoami({})`); !strings.Contains(r.text(), "a token holder") {
+		t.Fatalf("call: %s", r.text())
+	}
+}
