@@ -830,4 +830,3 @@ func (g *Gateway) writeUnavailable(w http.ResponseWriter, err error, id string) 
 	}
 	g.writeErr(w, err)
 }
-

@@ -46,7 +46,9 @@ type oauthClient struct {
 	CreatedAt   int64            `json:"createdAt"`
 }
 
-func oauthClientKey(owner, subject, slug string) string { return "client/" + owner + "/" + subject + "/" + slug }
+func oauthClientKey(owner, subject, slug string) string {
+	return "client/" + owner + "/" + subject + "/" + slug
+}
 
 // oauthFlow is an authorization in progress.
 type oauthFlow struct {
@@ -364,7 +366,7 @@ func (g *Gateway) dynamicClient(ctx context.Context, r *http.Request, p Principa
 		subject = p.ID
 	}
 	redirect := callbackURL(r)
-	slug := "dcr-" + argsDigest(json.RawMessage(jsonString(ep.Issuer+" "+ep.Resource+" "+redirect)))[:12]
+	slug := "dcr-" + argsDigest(json.RawMessage(jsonString(ep.Issuer + " " + ep.Resource + " " + redirect)))[:12]
 	key := oauthClientKey(owner, subject, slug)
 	found := false
 	_ = g.store.View(func(tx store.Tx) error { found = tx.Get(store.OAuth, key) != nil; return nil })
@@ -647,4 +649,3 @@ func oauthPage(w http.ResponseWriter, status int, title, message, back string) {
 	w.WriteHeader(status)
 	_ = oauthPageTemplate.Execute(w, map[string]string{"Title": title, "Message": message, "Back": back})
 }
-

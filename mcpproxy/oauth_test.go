@@ -129,7 +129,9 @@ func TestOAuthRevokedGrantAsksToReconnect(t *testing.T) {
 	tg.api(t, "alice", "GET", cb.RequestURI(), nil, nil)
 	// Forget the refresh token: the grant is gone.
 	key := connectionKey("org", "", "secure", "main")
-	_ = tg.store.Update(func(tx store.Tx) error { return tx.PutSecret(store.Connections, key, "oauth:refresh", []byte("revoked")) })
+	_ = tg.store.Update(func(tx store.Tx) error {
+		return tx.PutSecret(store.Connections, key, "oauth:refresh", []byte("revoked"))
+	})
 	expireConnection(t, tg, key)
 	c := tg.client(t, "alice")
 	c.initialize()
