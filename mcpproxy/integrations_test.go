@@ -239,3 +239,29 @@ func TestGitHubRESTImportsAndSearchRanksIssuesCreateFirst(t *testing.T) {
 }
 
 var _ = json.Marshal
+
+func TestEveryGitHubToolSchemaCompilesQuickly(t *testing.T) {
+	path := filepath.Join("..", "testdata", "npm", "node_modules", "@octokit", "openapi", "generated", "api.github.com.json")
+	spec, err := os.ReadFile(path)
+	if err != nil {
+		t.Skipf("GitHub's OpenAPI description is not installed: %v", err)
+	}
+	tg := newTestGateway(t, Config{})
+	tg.api(t, "alice", "POST", "/api/openapi/specs", map[string]any{"spec": map[string]any{"kind": "blob", "value": string(spec)}, "slug": "github"}, nil)
+	tg.api(t, "alice", "POST", "/api/connections", map[string]any{"owner": "org", "name": "main", "integration": "github", "template": "none"}, nil)
+	start := time.Now()
+	n := 0
+	for _, e := range tg.catalog.visible(Principal{ID: "alice"}) {
+		if e.Integration != "github" {
+			continue
+		}
+		if av := validatorFor(e); av.err != nil {
+			t.Fatalf("%s: %v", e.Path, av.err)
+		}
+		n++
+	}
+	if n != 1223 {
+		t.Fatalf("%d tools", n)
+	}
+	t.Logf("compiled %d input schemas in %v", n, time.Since(start))
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"sync"
 
@@ -61,8 +62,10 @@ func compileSchema(raw json.RawMessage, defs map[string]json.RawMessage) (*jsons
 		return nil, errors.New("input schema is not an object")
 	}
 	if len(defs) > 0 {
+		// Only the definitions this schema reaches: compiling all of a large
+		// description's (GitHub's has 616) into every tool costs seconds.
 		merged := map[string]any{}
-		for name, d := range defs {
+		for name, d := range reachableDefs(raw, defs) {
 			v, err := jsonschema.UnmarshalJSON(bytes.NewReader(d))
 			if err == nil {
 				merged[name] = v
@@ -123,4 +126,28 @@ func validateArgs(e *toolEntry, args json.RawMessage) []validationIssue {
 		issues = issues[:20]
 	}
 	return issues
+}
+
+// defRef finds "#/$defs/<name>" references.
+var defRef = regexp.MustCompile(`"#/\$defs/([^"]+)"`)
+
+// reachableDefs returns the definitions raw references, transitively.
+func reachableDefs(raw json.RawMessage, defs map[string]json.RawMessage) map[string]json.RawMessage {
+	out := map[string]json.RawMessage{}
+	queue := [][]byte{raw}
+	for len(queue) > 0 {
+		b := queue[0]
+		queue = queue[1:]
+		for _, m := range defRef.FindAllSubmatch(b, -1) {
+			name := strings.ReplaceAll(strings.ReplaceAll(string(m[1]), "~1", "/"), "~0", "~")
+			if _, seen := out[name]; seen {
+				continue
+			}
+			if d, ok := defs[name]; ok {
+				out[name] = d
+				queue = append(queue, d)
+			}
+		}
+	}
+	return out
 }
