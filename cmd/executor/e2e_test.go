@@ -1,0 +1,200 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// sdkClient runs the official MCP TypeScript SDK (testdata/npm) against url
+// and returns one decoded JSON value per printed line. Without node or the
+// package the test is skipped, except under CI=true.
+func sdkClient(t *testing.T, url string, steps ...map[string]any) []map[string]any {
+	t.Helper()
+	script, _ := filepath.Abs(filepath.Join("..", "..", "testdata", "npm", "sdk-client.mjs"))
+	sdk := filepath.Join(filepath.Dir(script), "node_modules", "@modelcontextprotocol", "sdk")
+	_, nodeErr := exec.LookPath("node")
+	_, sdkErr := os.Stat(sdk)
+	if nodeErr != nil || sdkErr != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("node and the MCP TypeScript SDK are required under CI (node: %v, sdk: %v)", nodeErr, sdkErr)
+		}
+		t.Skip("node or @modelcontextprotocol/sdk is not installed (cd testdata/npm && npm ci)")
+	}
+	b, _ := json.Marshal(steps)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "node", script, url, string(b))
+	out, err := cmd.Output()
+	var lines []map[string]any
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	for sc.Scan() {
+		var v map[string]any
+		if json.Unmarshal(sc.Bytes(), &v) == nil {
+			lines = append(lines, v)
+		}
+	}
+	if err != nil {
+		t.Fatalf("sdk client: %v\n%s", err, out)
+	}
+	return lines
+}
+
+func execute(code string) map[string]any {
+	return map[string]any{"tool": "execute", "arguments": map[string]any{"code": code}}
+}
+
+func structured(t *testing.T, v map[string]any) map[string]any {
+	t.Helper()
+	s, ok := v["structuredContent"].(map[string]any)
+	if !ok {
+		t.Fatalf("no structuredContent in %v", v)
+	}
+	return s
+}
+
+// gateway is a running executor binary on the local default.
+type gateway struct {
+	base string
+	env  []string
+	dir  string
+	p    *process
+}
+
+func startGateway(t *testing.T, home string, port int) *gateway {
+	t.Helper()
+	dir := t.TempDir()
+	g := &gateway{base: fmt.Sprintf("http://127.0.0.1:%d", port), dir: dir,
+		env: env(t, home, fmt.Sprintf("EXECUTOR_PORT=%d", port), fmt.Sprintf("EXECUTOR_ADMIN=localhost:%d", freePort(t)))}
+	g.p = start(t, dir, g.env, "run")
+	waitHTTP(t, g.base+"/", g.p)
+	return g
+}
+
+func (g *gateway) stop(t *testing.T) {
+	t.Helper()
+	_ = g.p.cmd.Process.Signal(os.Interrupt)
+	done := make(chan error, 1)
+	go func() { done <- g.p.cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(15 * time.Second):
+		t.Fatalf("the gateway did not stop:\n%s", g.p.out.String())
+	}
+}
+
+func (g *gateway) api(t *testing.T, method, path string, body any) (int, string) {
+	t.Helper()
+	b, _ := json.Marshal(body)
+	req, _ := http.NewRequest(method, g.base+path, bytes.NewReader(b))
+	req.Header.Set("Content-Type", "application/json")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var buf bytes.Buffer
+	_, _ = buf.ReadFrom(res.Body)
+	return res.StatusCode, buf.String()
+}
+
+// petStore is an OpenAPI upstream counting the writes it receives.
+func petStore(t *testing.T) (*httptest.Server, *atomic.Int64, *atomic.Int64) {
+	var posts, gets atomic.Int64
+	var srv *httptest.Server
+	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		switch {
+		case r.URL.Path == "/openapi.json":
+			fmt.Fprintf(w, `{"openapi":"3.0.3","info":{"title":"Pets","version":"1"},"servers":[{"url":%q}],
+"paths":{"/pets":{"get":{"operationId":"listPets","responses":{"200":{"description":"ok"}}},
+"post":{"operationId":"createPet","requestBody":{"required":true,"content":{"application/json":{"schema":{"type":"object","properties":{"name":{"type":"string"}}}}}},"responses":{"201":{"description":"created"}}}}}}`, srv.URL)
+		case r.Method == "GET" && r.URL.Path == "/pets":
+			gets.Add(1)
+			fmt.Fprint(w, `[{"name":"Rex"}]`)
+		case r.Method == "POST" && r.URL.Path == "/pets":
+			posts.Add(1)
+			w.WriteHeader(201)
+			fmt.Fprint(w, `{"name":"Fido","id":7}`)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv, &posts, &gets
+}
+
+func TestTheOfficialTypeScriptSDKExecutesCode(t *testing.T) {
+	g := startGateway(t, t.TempDir(), freePort(t))
+	out := sdkClient(t, g.base+"/mcp",
+		map[string]any{"list": true},
+		execute("return 1+1"),
+		execute("interface P { n: number }\nconst p: P = { n: 41 }\nconsole.warn('typed')\nreturn p.n + 1"),
+	)
+	if len(out) != 4 {
+		t.Fatalf("output: %v", out)
+	}
+	if out[0]["server"].(map[string]any)["name"] != "executor" {
+		t.Fatalf("server: %v", out[0])
+	}
+	var names []string
+	for _, tl := range out[1]["tools"].([]any) {
+		names = append(names, tl.(map[string]any)["name"].(string))
+	}
+	if strings.Join(names, ",") != "execute,skills,resume" {
+		t.Fatalf("tools: %v", names)
+	}
+	if s := structured(t, out[2]); s["status"] != "completed" || s["result"] != 2.0 {
+		t.Fatalf("return 1+1: %v", out[2])
+	}
+	if s := structured(t, out[3]); s["result"] != 42.0 || fmt.Sprint(s["logs"]) != "[[warn] typed]" {
+		t.Fatalf("typescript: %v", out[3])
+	}
+}
+
+func TestAPausedExecutionSurvivesAGatewayRestart(t *testing.T) {
+	home, port := t.TempDir(), freePort(t)
+	up, posts, gets := petStore(t)
+	g := startGateway(t, home, port)
+	if code, body := g.api(t, "POST", "/api/openapi/specs", map[string]any{"spec": map[string]any{"kind": "url", "url": up.URL + "/openapi.json"}, "slug": "pets"}); code != 200 {
+		t.Fatalf("add: %d %s", code, body)
+	}
+	if code, body := g.api(t, "POST", "/api/connections", map[string]any{"owner": "org", "name": "main", "integration": "pets", "template": "none"}); code != 200 {
+		t.Fatalf("connect: %d %s", code, body)
+	}
+	code := `const before = await tools.pets.org.main.pets.listPets({});
+const created = await tools.pets.org.main.pets.createPet({ body: { name: "Fido" } });
+return { before: before.data[0].name, created: created.data.name, status: created.http.status };`
+	out := sdkClient(t, g.base+"/mcp", execute(code))
+	paused := structured(t, out[1])
+	id, _ := paused["executionId"].(string)
+	if paused["status"] != "waiting_for_interaction" || id == "" || posts.Load() != 0 || gets.Load() != 1 {
+		t.Fatalf("pause: %v; posts %d gets %d", paused, posts.Load(), gets.Load())
+	}
+
+	g.stop(t)
+	g = startGateway(t, home, port)
+
+	// A new session (a new client process) of the same principal resumes.
+	out = sdkClient(t, g.base+"/mcp", map[string]any{"tool": "resume", "arguments": map[string]any{"executionId": id, "action": "accept"}})
+	s := structured(t, out[1])
+	result, _ := s["result"].(map[string]any)
+	if s["status"] != "completed" || result["created"] != "Fido" || result["before"] != "Rex" || result["status"] != 201.0 {
+		t.Fatalf("resume after restart: %v", out[1])
+	}
+	if posts.Load() != 1 || gets.Load() != 1 {
+		t.Fatalf("upstream saw %d writes and %d reads; want exactly 1 and 1 (nothing before the pause repeated)", posts.Load(), gets.Load())
+	}
+}
