@@ -86,10 +86,17 @@ func rawOrNull(b json.RawMessage) json.RawMessage {
 // handleMCPStatus is GET /api/mcp/status: the state of pooled upstream MCP
 // clients and stdio child processes.
 func (g *Gateway) handleMCPStatus(w http.ResponseWriter, r *http.Request) {
-	k, ok := g.kinds["mcp"].(*mcpupstream.Kind)
-	if !ok {
-		writeJSON(w, http.StatusOK, []any{})
-		return
+	p, _ := PrincipalFrom(r.Context())
+	out := []mcpupstream.ConnectionStatus{}
+	if k, ok := g.kinds["mcp"].(*mcpupstream.Kind); ok {
+		for _, s := range k.Status() {
+			// Keys are owner/subject/integration/name: show org connections
+			// and the caller's own.
+			parts := strings.SplitN(s.Key, "/", 3)
+			if len(parts) == 3 && (parts[0] == OwnerOrg || parts[1] == p.ID) {
+				out = append(out, s)
+			}
+		}
 	}
-	writeJSON(w, http.StatusOK, k.Status())
+	writeJSON(w, http.StatusOK, out)
 }
