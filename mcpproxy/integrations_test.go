@@ -3,11 +3,13 @@ package mcpproxy
 import (
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -55,8 +57,9 @@ func newPetsUpstream(t testing.TB) *petsUpstream {
 		case r.URL.Path == "/openapi.json":
 			fmt.Fprintf(w, petsSpec, u.URL)
 		case r.Method == "GET" && r.URL.Path == "/pets/404":
+			// A careless upstream that echoes the credential in its error.
 			w.WriteHeader(404)
-			fmt.Fprint(w, `{"error":"nope"}`)
+			fmt.Fprintf(w, `{"error":"nope","yourKey":%q}`, r.Header.Get("X-Api-Key"))
 		case r.Method == "GET" && strings.HasPrefix(r.URL.Path, "/pets/"):
 			u.gets.Add(1)
 			fmt.Fprintf(w, `{"id":%q,"name":"Rex","tag":"dog"}`, strings.TrimPrefix(r.URL.Path, "/pets/"))
@@ -73,7 +76,8 @@ func newPetsUpstream(t testing.TB) *petsUpstream {
 }
 
 func TestOpenAPIIntegrationFromPreviewToACall(t *testing.T) {
-	tg := newTestGateway(t, Config{})
+	logs := &syncBuffer{}
+	tg := newTestGateway(t, Config{Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	up := newPetsUpstream(t)
 	const secret = "SENTINEL-7f3a-pets-key"
 
@@ -112,6 +116,9 @@ func TestOpenAPIIntegrationFromPreviewToACall(t *testing.T) {
 	if !strings.Contains(r.text(), `"code": "upstream_http_error"`) || !strings.Contains(r.text(), `"status": 404`) {
 		t.Fatalf("404: %s", r.text())
 	}
+	if strings.Contains(string(r.StructuredContent), secret) {
+		t.Fatalf("an upstream error echoed the secret to the agent: %s", r.StructuredContent)
+	}
 
 	// The secret never comes back from any API or tool result.
 	for _, path := range []string{"/api/connections", "/api/connections/org/pets/main", "/api/integrations", "/api/integrations/pets", "/api/tools?integration=pets"} {
@@ -122,6 +129,12 @@ func TestOpenAPIIntegrationFromPreviewToACall(t *testing.T) {
 	r = c.execute(`return [await tools.executor.coreTools.connections.list({}), await tools.describe.tool({ path: "pets.org.main.pets.getPet" })]`)
 	if strings.Contains(string(r.StructuredContent), secret) {
 		t.Fatal("a tool result holds the secret")
+	}
+	// A failing call whose upstream echoes the key must not log it either.
+	c.execute(`return await tools.pets.org.main.pets.getPet({ petId: "404" })`)
+	tg.auditLog.flushNow()
+	if strings.Contains(logs.String(), secret) {
+		t.Fatalf("a log line holds the secret:\n%s", logs.String())
 	}
 	var tools []toolView
 	tg.api(t, "alice", "GET", "/api/tools?integration=pets", nil, &tools)
@@ -264,4 +277,22 @@ func TestEveryGitHubToolSchemaCompilesQuickly(t *testing.T) {
 		t.Fatalf("%d tools", n)
 	}
 	t.Logf("compiled %d input schemas in %v", n, time.Since(start))
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger and a test to share.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
