@@ -83,22 +83,45 @@ func (m *measurement) rps() float64 {
 // the measured phase is recorded; its throughput is completed requests
 // over the wall time from the common start to the last response.
 func measure(ctx context.Context, sc *scenario, n int, p plan, gatewayPID int) *measurement {
-	m := &measurement{sc: sc, clients: n}
-	reqs := make([]*requester, 0, n)
+	return measureSet(ctx, []*scenario{sc}, n, p, gatewayPID)[0]
+}
+
+// measureSet is measure for several scenarios at once: each client
+// alternates their requests in one loop (A, B, A, B…), so that all of them
+// see the same machine. Differences between them then hold on a shared
+// machine whose speed drifts. Throughput, CPU and peak RSS are shared by
+// the set.
+func measureSet(ctx context.Context, scs []*scenario, n int, p plan, gatewayPID int) []*measurement {
+	ms := make([]*measurement, len(scs))
+	viaGateway := false
+	for i, sc := range scs {
+		ms[i] = &measurement{sc: sc, clients: n}
+		viaGateway = viaGateway || sc.gateway
+	}
+	setErr := func(err error) []*measurement {
+		for _, m := range ms {
+			m.err = err
+		}
+		return ms
+	}
+	reqs := make([][]*requester, n) // [client][scenario]
 	defer func() {
-		for _, r := range reqs {
-			r.close()
+		for _, rs := range reqs {
+			for _, r := range rs {
+				r.close()
+			}
 		}
 	}()
-	for range n {
-		r, err := sc.open(ctx)
-		if err != nil {
-			m.err = fmt.Errorf("opening a client: %w", err)
-			return m
+	for c := range n {
+		for _, sc := range scs {
+			r, err := sc.open(ctx)
+			if err != nil {
+				return setErr(fmt.Errorf("opening a client for #%s: %w", sc.id, err))
+			}
+			reqs[c] = append(reqs[c], r)
 		}
-		reqs = append(reqs, r)
 	}
-	peakKnown := sc.gateway && gatewayPID > 0 && resetPeak(gatewayPID)
+	peakKnown := viaGateway && gatewayPID > 0 && resetPeak(gatewayPID)
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -115,33 +138,38 @@ func measure(ctx context.Context, sc *scenario, n int, p plan, gatewayPID int) *
 		cancel()
 	}
 	// phase runs every client until done says stop; record collects the
-	// latencies of the measured phase.
-	phase := func(done func(i int, now time.Time) bool, record bool) ([][]time.Duration, time.Time) {
+	// latencies of the measured phase, per scenario and client.
+	phase := func(done func(i int, now time.Time) bool, record bool) ([][][]time.Duration, time.Time) {
 		var wg sync.WaitGroup
-		lat := make([][]time.Duration, n)
+		lat := make([][][]time.Duration, len(scs))
+		for k := range lat {
+			lat[k] = make([][]time.Duration, n)
+		}
 		ends := make([]time.Time, n)
-		for c, r := range reqs {
+		for c, rs := range reqs {
 			wg.Go(func() {
 				for i := 0; ; i++ {
-					start := time.Now()
-					if done(i, start) || ctx.Err() != nil {
-						break
+					if done(i, time.Now()) || ctx.Err() != nil {
+						return
 					}
-					body, err := r.do(ctx)
-					d := time.Since(start)
-					if err == nil {
-						err = sc.check(body)
-					}
-					if err != nil {
-						if ctx.Err() == nil {
-							fail(err)
+					for k, r := range rs {
+						start := time.Now()
+						body, err := r.do(ctx)
+						d := time.Since(start)
+						if err == nil {
+							err = scs[k].check(body)
 						}
-						break
+						if err != nil {
+							if ctx.Err() == nil {
+								fail(fmt.Errorf("#%s: %w", scs[k].id, err))
+							}
+							return
+						}
+						if record {
+							lat[k][c] = append(lat[k][c], d)
+						}
+						ends[c] = start.Add(d)
 					}
-					if record {
-						lat[c] = append(lat[c], d)
-					}
-					ends[c] = start.Add(d)
 				}
 			})
 		}
@@ -163,11 +191,11 @@ func measure(ctx context.Context, sc *scenario, n int, p plan, gatewayPID int) *
 	}
 	if firstErr == nil {
 		cpuBefore, cpuErr := time.Duration(0), errors.New("not a gateway scenario")
-		if sc.gateway && gatewayPID > 0 {
+		if viaGateway && gatewayPID > 0 {
 			cpuBefore, cpuErr = processCPU(gatewayPID)
 		}
 		start := time.Now()
-		var lat [][]time.Duration
+		var lat [][][]time.Duration
 		var last time.Time
 		if p.countBased() {
 			lat, last = phase(func(i int, _ time.Time) bool { return i >= p.iterations }, true)
@@ -175,27 +203,39 @@ func measure(ctx context.Context, sc *scenario, n int, p plan, gatewayPID int) *
 			until := start.Add(p.duration)
 			lat, last = phase(func(_ int, now time.Time) bool { return !now.Before(until) }, true)
 		}
-		m.elapsed = last.Sub(start)
+		var cpu time.Duration
 		if cpuErr == nil {
 			if after, err := processCPU(gatewayPID); err == nil {
-				m.cpu = after - cpuBefore
+				cpu = after - cpuBefore
 			}
 		}
-		for _, l := range lat {
-			m.latencies = append(m.latencies, l...)
+		for k, m := range ms {
+			m.elapsed = last.Sub(start)
+			for _, l := range lat[k] {
+				m.latencies = append(m.latencies, l...)
+			}
+			slices.Sort(m.latencies)
+			if len(scs) == 1 {
+				m.cpu = cpu
+			}
 		}
-		slices.Sort(m.latencies)
 	}
+	var peak int64
 	if peakKnown {
-		m.peakRSS, _ = peakRSS(gatewayPID)
+		peak, _ = peakRSS(gatewayPID)
 	}
-	switch {
-	case firstErr != nil:
-		m.err = firstErr
-	case ctx.Err() != nil: // the run was interrupted
-		m.err = ctx.Err()
-	case len(m.latencies) == 0:
-		m.err = errors.New("no request completed in the measured phase")
+	for _, m := range ms {
+		if m.sc.gateway {
+			m.peakRSS = peak
+		}
+		switch {
+		case firstErr != nil:
+			m.err = firstErr
+		case ctx.Err() != nil: // the run was interrupted
+			m.err = ctx.Err()
+		case len(m.latencies) == 0:
+			m.err = errors.New("no request completed in the measured phase")
+		}
 	}
-	return m
+	return ms
 }

@@ -24,7 +24,8 @@ type results struct {
 
 	idleRSS, registeredRSS, afterImportRSS, finalPeak int64
 
-	rows []*measurement
+	rows  []*measurement
+	pairs [][2]*measurement // measured alternately at one client
 
 	imports        []importRun
 	connectionTook time.Duration
@@ -181,6 +182,28 @@ func (r *results) row(id string, n int) *measurement {
 	return nil
 }
 
+// pairDiff is p50(a) − p50(b) measured alternately at one client.
+func (r *results) pairDiff(a, b string) (time.Duration, bool) {
+	for _, p := range r.pairs {
+		if p[0].sc.id == a && p[1].sc.id == b && p[0].ok() && p[1].ok() {
+			return p[0].quantile(0.5) - p[1].quantile(0.5), true
+		}
+	}
+	return 0, false
+}
+
+// bestDiff is the paired difference when there is one, else the
+// difference of the rows at one client; how says which.
+func (r *results) bestDiff(a, b string) (d time.Duration, how string, ok bool) {
+	if d, ok := r.pairDiff(a, b); ok {
+		return d, fmt.Sprintf("#%s − #%s, alternating requests, 1 client", a, b), true
+	}
+	if d, ok := r.diff(a, b, 1); ok {
+		return d, fmt.Sprintf("#%s − #%s, 1 client", a, b), true
+	}
+	return 0, "", false
+}
+
 // diff is p50(a) − p50(b) at n clients.
 func (r *results) diff(a, b string, n int) (time.Duration, bool) {
 	ma, mb := r.row(a, n), r.row(b, n)
@@ -296,12 +319,13 @@ func (r *results) markdown() string {
 			r.connectionTook.Seconds(), r.githubTools, mb(r.connectionPeak), mb(r.afterImportRSS), r.searchTop)
 	}
 
-	p("What the differences say (p50, same run):\n\n")
-	p("| cost | from rows |")
+	p("What the differences say (p50, same run). \"Alternating\" measures both rows again at one client in one loop, " +
+		"request for request, so that a drift in the machine's speed hits both alike; the other columns subtract the rows above.\n\n")
+	p("| cost | from rows | alternating, 1 client |")
 	for _, n := range r.opts.clients {
 		p(" %d client%s |", n, plural(n))
 	}
-	p("\n|---|---|")
+	p("\n|---|---|--:|")
 	for range r.opts.clients {
 		p("--:|")
 	}
@@ -317,6 +341,12 @@ func (r *results) markdown() string {
 	for _, d := range derived {
 		line := fmt.Sprintf("| %s | #%s − #%s |", d.what, d.a, d.b)
 		any := false
+		if v, ok := r.pairDiff(d.a, d.b); ok {
+			line += " " + signedMS(v) + " |"
+			any = true
+		} else {
+			line += " — |"
+		}
 		for _, n := range r.opts.clients {
 			if v, ok := r.diff(d.a, d.b, n); ok {
 				line += " " + signedMS(v) + " |"
@@ -359,8 +389,8 @@ func (r *results) targets(p func(string, ...any)) {
 		ts = append(ts, target{"3", "≥ 250 executions/s with 8 clients", "not measured (needs -clients with 8)", "—", -1})
 	}
 	oneCall := func(issue, what string) target {
-		if d, ok := r.diff("2", "1", 1); ok {
-			return target{issue, what, signedMS(d) + " (#2 − #1, 1 client)", "—", verdict(d <= time.Millisecond)}
+		if d, how, ok := r.bestDiff("2", "1"); ok {
+			return target{issue, what, signedMS(d) + " (" + how + ")", "—", verdict(d <= time.Millisecond)}
 		}
 		return target{issue, what, "not measured", "—", -1}
 	}
@@ -373,8 +403,8 @@ func (r *results) targets(p func(string, ...any)) {
 	} else if r.goBench.err != nil {
 		search = "go test -bench failed: " + cell(clip(r.goBench.err.Error(), 200))
 	}
-	if d, ok := r.diff("5b", "3", 1); ok {
-		search += fmt.Sprintf("; over HTTP, 1,223 tools: %s (#5b − #3)", signedMS(d))
+	if d, how, ok := r.bestDiff("5b", "3"); ok {
+		search += fmt.Sprintf("; over HTTP, 1,223 tools: %s (%s)", signedMS(d), how)
 		if searchMet != 0 {
 			searchMet = verdict(d <= 2*time.Millisecond)
 		}
@@ -390,8 +420,8 @@ func (r *results) targets(p func(string, ...any)) {
 	} else {
 		ts = append(ts, target{"5", "GitHub's REST description imports in ≤ 1 s, peak RSS ≤ 250 MB", "not measured: " + cell(r.githubSkipped), "1.07 s, 544 MB", -1})
 	}
-	if d, ok := r.diff("5b", "3", 1); ok {
-		ts = append(ts, target{"5", "search over its 1,223 tools ≤ 2 ms p50", signedMS(d) + " (#5b − #3, 1 client)", "68 ms", verdict(d <= 2*time.Millisecond)})
+	if d, how, ok := r.bestDiff("5b", "3"); ok {
+		ts = append(ts, target{"5", "search over its 1,223 tools ≤ 2 ms p50", signedMS(d) + " (" + how + ")", "68 ms", verdict(d <= 2*time.Millisecond)})
 	} else {
 		ts = append(ts, target{"5", "search over its 1,223 tools ≤ 2 ms p50", "not measured", "68 ms", -1})
 	}

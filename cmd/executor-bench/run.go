@@ -105,8 +105,15 @@ func run(ctx context.Context, o options, stdout, progress io.Writer) (*summary, 
 	}
 	b.res.registeredRSS, _ = rss(b.gw.pid())
 
+	byID := map[string]*scenario{}
 	for _, sc := range b.scenarios() {
+		byID[sc.id] = sc
 		if err := b.measureAll(ctx, sc); err != nil {
+			return sum, err
+		}
+	}
+	for _, pair := range [][2]string{{"2", "1"}, {"2h", "1h"}} {
+		if err := b.measurePair(ctx, byID[pair[0]], byID[pair[1]]); err != nil {
 			return sum, err
 		}
 	}
@@ -132,9 +139,13 @@ func run(ctx context.Context, o options, stdout, progress io.Writer) (*summary, 
 			break
 		}
 		for _, sc := range b.githubScenarios() {
+			byID[sc.id] = sc
 			if err := b.measureAll(ctx, sc); err != nil {
 				return sum, err
 			}
+		}
+		if err := b.measurePair(ctx, byID["5b"], byID["3"]); err != nil {
+			return sum, err
 		}
 	}
 
@@ -209,6 +220,24 @@ func (b *bench) profile(ctx context.Context, sc *scenario, n int) chan error {
 		done <- b.gw.cpuProfile(ctx, d, b.opts.cpuprofile)
 	}()
 	return done
+}
+
+// measurePair measures a and b at one client, alternating their requests,
+// for a difference that holds while the machine's speed drifts.
+func (b *bench) measurePair(ctx context.Context, a, c *scenario) error {
+	set := measureSet(ctx, []*scenario{a, c}, 1, b.opts.plan(), b.gw.pid())
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	b.res.pairs = append(b.res.pairs, [2]*measurement{set[0], set[1]})
+	if err := set[0].err; err != nil {
+		b.sum.failed = append(b.sum.failed, fmt.Sprintf("#%s/#%s paired: %v", a.id, c.id, err))
+		b.logf("  #%s − #%s, alternating, ×1  FAILED: %v", a.id, c.id, err)
+		return nil
+	}
+	pa, pc := set[0].quantile(0.5), set[1].quantile(0.5)
+	b.logf("  #%s − #%s, alternating, ×1: p50 %s − %s ms = %s", a.id, c.id, ms(pa), ms(pc), signedMS(pa-pc))
+	return nil
 }
 
 // register adds the upstream MCP server and the pets stub through the API,
