@@ -338,3 +338,27 @@ func parseConnection(d *caddyfile.Dispenser) (ConnectionConfig, error) {
 	}
 	return c, nil
 }
+
+// sharedOptions are the Caddyfile options both access providers take.
+type sharedOptions struct {
+	aud, mcpAud, allowService *[]string
+	leeway                    *caddy.Duration
+}
+
+// parse handles the current option if it is a shared one.
+func (o sharedOptions) parse(d *caddyfile.Dispenser) (bool, error) {
+	list := map[string]*[]string{"aud": o.aud, "mcp_aud": o.mcpAud, "allow_service_tokens": o.allowService}
+	if dst, ok := list[d.Val()]; ok {
+		*dst = append(*dst, d.RemainingArgs()...)
+		if len(*dst) == 0 {
+			return true, d.ArgErr()
+		}
+		return true, nil
+	}
+	if d.Val() == "leeway" {
+		dur, err := parseDurationArg(d)
+		*o.leeway = dur
+		return true, err
+	}
+	return false, nil
+}

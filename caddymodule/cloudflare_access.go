@@ -103,37 +103,23 @@ func (c *CloudflareAccess) Authenticate(_ http.ResponseWriter, r *http.Request) 
 //	    leeway      <duration>
 //	}
 func (c *CloudflareAccess) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	common := sharedOptions{&c.Audiences, &c.MCPAudiences, &c.AllowServiceTokens, &c.Leeway}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		if ok, err := common.parse(d); ok || err != nil {
+			if err != nil {
+				return err
+			}
+			continue
+		}
 		switch d.Val() {
 		case "team_domain":
 			if !d.AllArgs(&c.TeamDomain) {
-				return d.ArgErr()
-			}
-		case "aud":
-			c.Audiences = append(c.Audiences, d.RemainingArgs()...)
-			if len(c.Audiences) == 0 {
-				return d.ArgErr()
-			}
-		case "mcp_aud":
-			c.MCPAudiences = append(c.MCPAudiences, d.RemainingArgs()...)
-			if len(c.MCPAudiences) == 0 {
 				return d.ArgErr()
 			}
 		case "certs_url":
 			if !d.AllArgs(&c.CertsURL) {
 				return d.ArgErr()
 			}
-		case "allow_service_tokens":
-			c.AllowServiceTokens = append(c.AllowServiceTokens, d.RemainingArgs()...)
-			if len(c.AllowServiceTokens) == 0 {
-				return d.ArgErr()
-			}
-		case "leeway":
-			dur, err := parseDurationArg(d)
-			if err != nil {
-				return err
-			}
-			c.Leeway = dur
 		default:
 			return d.Errf("unrecognized cloudflare access option %q", d.Val())
 		}

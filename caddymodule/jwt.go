@@ -132,7 +132,14 @@ func (j *JWT) Authenticate(_ http.ResponseWriter, r *http.Request) (caddyauth.Us
 //	    leeway     <duration>
 //	}
 func (j *JWT) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	common := sharedOptions{&j.Audiences, &j.MCPAudiences, &j.AllowServiceTokens, &j.Leeway}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		if ok, err := common.parse(d); ok || err != nil {
+			if err != nil {
+				return err
+			}
+			continue
+		}
 		switch d.Val() {
 		case "issuer":
 			if !d.AllArgs(&j.Issuer) {
@@ -140,16 +147,6 @@ func (j *JWT) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 		case "jwks_url":
 			if !d.AllArgs(&j.JWKSURL) {
-				return d.ArgErr()
-			}
-		case "aud":
-			j.Audiences = append(j.Audiences, d.RemainingArgs()...)
-			if len(j.Audiences) == 0 {
-				return d.ArgErr()
-			}
-		case "mcp_aud":
-			j.MCPAudiences = append(j.MCPAudiences, d.RemainingArgs()...)
-			if len(j.MCPAudiences) == 0 {
 				return d.ArgErr()
 			}
 		case "header":
@@ -161,17 +158,6 @@ func (j *JWT) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if len(j.Algorithms) == 0 {
 				return d.ArgErr()
 			}
-		case "allow_service_tokens":
-			j.AllowServiceTokens = append(j.AllowServiceTokens, d.RemainingArgs()...)
-			if len(j.AllowServiceTokens) == 0 {
-				return d.ArgErr()
-			}
-		case "leeway":
-			dur, err := parseDurationArg(d)
-			if err != nil {
-				return err
-			}
-			j.Leeway = dur
 		default:
 			return d.Errf("unrecognized jwt option %q", d.Val())
 		}

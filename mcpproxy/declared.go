@@ -217,21 +217,13 @@ func (g *Gateway) declaredIntegration(ctx context.Context, di *DeclaredIntegrati
 			req.Transport, req.RemoteTransport = "remote", di.Transport
 		}
 		if di.AuthHeader != "" {
-			req.Auth = &struct {
-				Kind       string `json:"kind"`
-				HeaderName string `json:"headerName"`
-				Prefix     string `json:"prefix"`
-			}{"header", di.AuthHeader, di.AuthPrefix}
+			req.Auth = &authRequest{"header", di.AuthHeader, di.AuthPrefix}
 		}
 		return g.mcpIntegration(req)
 	case "graphql":
 		req := graphQLRequest{Endpoint: di.Endpoint, Slug: di.Slug, Name: di.Name, Description: di.Description, Headers: di.Headers, QueryParams: di.QueryParams}
 		if di.AuthHeader != "" {
-			req.Auth = &struct {
-				Kind       string `json:"kind"`
-				HeaderName string `json:"headerName"`
-				Prefix     string `json:"prefix"`
-			}{"header", di.AuthHeader, di.AuthPrefix}
+			req.Auth = &authRequest{"header", di.AuthHeader, di.AuthPrefix}
 		}
 		return g.graphQLIntegration(ctx, req)
 	}

@@ -328,11 +328,14 @@ type mcpServerRequest struct {
 	Args            []string          `json:"args"`
 	Env             map[string]string `json:"env"`
 	Cwd             string            `json:"cwd"`
-	Auth            *struct {
-		Kind       string `json:"kind"` // none, header, oauth2
-		HeaderName string `json:"headerName"`
-		Prefix     string `json:"prefix"`
-	} `json:"auth"`
+	Auth            *authRequest      `json:"auth"`
+}
+
+// authRequest is how an MCP or GraphQL integration authenticates.
+type authRequest struct {
+	Kind       string `json:"kind"` // none, header, oauth2
+	HeaderName string `json:"headerName"`
+	Prefix     string `json:"prefix"`
 }
 
 func (g *Gateway) mcpIntegration(req mcpServerRequest) (*newIntegration, error) {
@@ -357,16 +360,7 @@ func (g *Gateway) mcpIntegration(req mcpServerRequest) (*newIntegration, error) 
 		switch req.Auth.Kind {
 		case "", "none":
 		case "header":
-			h := req.Auth.HeaderName
-			if h == "" {
-				h = "Authorization"
-			}
-			prefix := req.Auth.Prefix
-			if prefix == "" && strings.EqualFold(h, "Authorization") {
-				prefix = "Bearer "
-			}
-			methods = append(methods, AuthMethod{Template: "apikey-0", Kind: "apikey", Label: "API key (" + h + ")",
-				Placements: []PlacementSpec{{Carrier: "header", Name: h, Prefix: prefix}}})
+			methods = append(methods, headerAuthMethod(req.Auth.HeaderName, req.Auth.Prefix))
 		case "oauth2":
 			methods = append(methods, AuthMethod{Template: "oauth-mcp", Kind: "oauth", Label: "OAuth (discovered from the server)",
 				OAuth: &OAuthSpec{Grant: "authorization_code", Discovery: true, Resource: req.Endpoint}})
@@ -403,25 +397,58 @@ func (g *Gateway) handleMCPAdd(w http.ResponseWriter, r *http.Request) {
 }
 
 func (g *Gateway) handleMCPProbe(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Endpoint string            `json:"endpoint"`
-		Headers  map[string]string `json:"headers"`
-	}
-	if !decodeJSON(w, r, &req) {
+	req, ctx, cancel, ok := g.startProbe(w, r)
+	if !ok {
 		return
 	}
-	if err := g.checkUpstreamURL("endpoint", req.Endpoint); err != nil {
-		g.writeErr(w, err)
-		return
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), 20*time.Second)
 	defer cancel()
-	res, err := mcpupstream.Probe(ctx, g.httpClient(), req.Endpoint, req.Headers)
+	res, err := mcpupstream.Probe(ctx, g.httpClient(), req.URL, req.Headers)
 	if err != nil {
-		writeError(w, http.StatusBadGateway, "probing %s: %s", req.Endpoint, egress.Describe(err))
+		writeError(w, http.StatusBadGateway, "probing %s: %s", req.URL, egress.Describe(err))
 		return
 	}
 	writeJSON(w, http.StatusOK, res)
+}
+
+// probeRequest is the body of the probe endpoints: a URL (or an MCP
+// endpoint) and optional headers.
+type probeRequest struct {
+	URL      string            `json:"url"`
+	Endpoint string            `json:"endpoint"`
+	Headers  map[string]string `json:"headers"`
+}
+
+// startProbe decodes a probe request, applies the save-time egress check
+// and bounds the probe to 20 seconds. It answers the error itself.
+func (g *Gateway) startProbe(w http.ResponseWriter, r *http.Request) (*probeRequest, context.Context, context.CancelFunc, bool) {
+	var req probeRequest
+	if !decodeJSON(w, r, &req) {
+		return nil, nil, nil, false
+	}
+	field := "url"
+	if req.Endpoint != "" {
+		field, req.URL = "endpoint", req.Endpoint
+	}
+	if err := g.checkUpstreamURL(field, req.URL); err != nil {
+		g.writeErr(w, err)
+		return nil, nil, nil, false
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 20*time.Second)
+	return &req, ctx, cancel, true
+}
+
+// headerAuthMethod is the API-key template of an MCP or GraphQL
+// integration: the key in one header, with "Bearer " before it when the
+// header is Authorization and no prefix was given.
+func headerAuthMethod(header, prefix string) AuthMethod {
+	if header == "" {
+		header = "Authorization"
+	}
+	if prefix == "" && strings.EqualFold(header, "Authorization") {
+		prefix = "Bearer "
+	}
+	return AuthMethod{Template: "apikey-0", Kind: "apikey", Label: "API key (" + header + ")",
+		Placements: []PlacementSpec{{Carrier: "header", Name: header, Prefix: prefix}}}
 }
 
 // ---- GraphQL ----
@@ -435,12 +462,8 @@ type graphQLRequest struct {
 	QueryParams map[string]string `json:"queryParams"`
 	// Schema is SDL or an introspection result, for endpoints that do not
 	// allow introspection.
-	Schema string `json:"schema"`
-	Auth   *struct {
-		Kind       string `json:"kind"`
-		HeaderName string `json:"headerName"`
-		Prefix     string `json:"prefix"`
-	} `json:"auth"`
+	Schema string       `json:"schema"`
+	Auth   *authRequest `json:"auth"`
 }
 
 func (g *Gateway) graphQLIntegration(ctx context.Context, req graphQLRequest) (*newIntegration, error) {
@@ -467,15 +490,7 @@ func (g *Gateway) graphQLIntegration(ctx context.Context, req graphQLRequest) (*
 	}
 	methods := []AuthMethod{{Template: "none", Kind: "none", Label: "No authentication"}}
 	if req.Auth != nil && req.Auth.Kind == "header" {
-		h, prefix := req.Auth.HeaderName, req.Auth.Prefix
-		if h == "" {
-			h = "Authorization"
-		}
-		if prefix == "" && strings.EqualFold(h, "Authorization") {
-			prefix = "Bearer "
-		}
-		methods = append(methods, AuthMethod{Template: "apikey-0", Kind: "apikey", Label: "API key (" + h + ")",
-			Placements: []PlacementSpec{{Carrier: "header", Name: h, Prefix: prefix}}})
+		methods = append(methods, headerAuthMethod(req.Auth.HeaderName, req.Auth.Prefix))
 	}
 	name := req.Name
 	if name == "" {
@@ -620,17 +635,10 @@ func (g *Gateway) handleIntegrationDelete(w http.ResponseWriter, r *http.Request
 // handleDetect says which kind of integration a URL looks like, for the
 // console's "search or paste a URL" box: it probes without credentials.
 func (g *Gateway) handleDetect(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		URL string `json:"url"`
-	}
-	if !decodeJSON(w, r, &req) {
+	req, ctx, cancel, ok := g.startProbe(w, r)
+	if !ok {
 		return
 	}
-	if err := g.checkUpstreamURL("url", req.URL); err != nil {
-		g.writeErr(w, err)
-		return
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), 20*time.Second)
 	defer cancel()
 	if b, err := openapi.Fetch(ctx, g.httpClient(), req.URL); err == nil {
 		if doc, err := openapi.Parse(b); err == nil {

@@ -188,17 +188,10 @@ func (g *Gateway) discoverOptions() oauth.DiscoverOptions {
 
 // handleOAuthProbe is POST /api/oauth/probe {url}: RFC 9728 → RFC 8414.
 func (g *Gateway) handleOAuthProbe(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		URL string `json:"url"`
-	}
-	if !decodeJSON(w, r, &req) {
+	req, ctx, cancel, ok := g.startProbe(w, r)
+	if !ok {
 		return
 	}
-	if err := g.checkUpstreamURL("url", req.URL); err != nil {
-		g.writeErr(w, err)
-		return
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), 20*time.Second)
 	defer cancel()
 	ep, err := oauth.Discover(ctx, g.httpClient(), req.URL, "", g.discoverOptions())
 	if err != nil {
