@@ -84,8 +84,8 @@ func loadCredential(tx store.Tx, in *Integration, conn *Connection) (integration
 		return cred, nil
 	}
 	for _, pl := range m.Placements {
-		cred.Placements = append(cred.Placements, integration.Placement(pl))
-		v := pl.variable()
+		cred.Placements = append(cred.Placements, pl)
+		v := pl.VariableName()
 		if pl.Literal != "" || cred.Values[v] != "" {
 			continue
 		}
@@ -200,7 +200,7 @@ func (g *Gateway) createConnection(ctx context.Context, p Principal, req connect
 	}
 	cred := integration.Credential{Values: values}
 	for _, pl := range m.Placements {
-		cred.Placements = append(cred.Placements, integration.Placement(pl))
+		cred.Placements = append(cred.Placements, pl)
 	}
 	cat, err := g.produce(ctx, in, conn, cred)
 	if err != nil {
@@ -231,7 +231,7 @@ func credentialValues(m *AuthMethod, value *string, values map[string]string) (m
 	need := map[string]bool{}
 	for _, pl := range m.Placements {
 		if pl.Literal == "" {
-			need[pl.variable()] = true
+			need[pl.VariableName()] = true
 		}
 	}
 	if value != nil && len(values) > 0 {

@@ -296,7 +296,7 @@ func (g *Gateway) applyConnection(ctx context.Context, dc *DeclaredConnection) (
 	}
 	cred := integration.Credential{Values: values}
 	for _, pl := range m.Placements {
-		cred.Placements = append(cred.Placements, integration.Placement(pl))
+		cred.Placements = append(cred.Placements, pl)
 	}
 	cat, perr := g.produce(ctx, in, conn, cred)
 	if perr != nil {

@@ -226,13 +226,6 @@ func specSourceOf(s string) openAPISpecSource {
 	return openAPISpecSource{Kind: "blob", Value: s}
 }
 
-func convertAuthMethods(in []openapi.AuthMethod) []AuthMethod {
-	b, _ := json.Marshal(in)
-	var out []AuthMethod
-	_ = json.Unmarshal(b, &out)
-	return out
-}
-
 func (g *Gateway) handleOpenAPIPreview(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		Spec string `json:"spec"`
@@ -252,7 +245,7 @@ func (g *Gateway) handleOpenAPIPreview(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, struct {
 		openapi.Preview
 		AuthMethods []AuthMethod `json:"authMethods"`
-	}{doc.Preview(), convertAuthMethods(doc.AuthMethods())})
+	}{doc.Preview(), doc.AuthMethods()})
 }
 
 func (g *Gateway) handleOpenAPIAdd(w http.ResponseWriter, r *http.Request) {
@@ -269,6 +262,12 @@ func (g *Gateway) handleOpenAPIAdd(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	n, err := g.openAPIIntegration(r.Context(), req.Spec, req.Slug, req.Name, req.Description, openapi.Config{BaseURL: req.BaseURL, Headers: req.Headers, QueryParams: req.QueryParams})
+	g.finishAdd(w, n, err)
+}
+
+// finishAdd stores a built integration and answers with its slug (and tool
+// count, when the kind built its catalog at add time).
+func (g *Gateway) finishAdd(w http.ResponseWriter, n *newIntegration, err error) {
 	if err == nil {
 		err = g.addIntegration(n)
 	}
@@ -276,7 +275,11 @@ func (g *Gateway) handleOpenAPIAdd(w http.ResponseWriter, r *http.Request) {
 		g.writeErr(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"slug": n.Slug, "toolCount": len(n.base.Tools)})
+	out := map[string]any{"slug": n.Slug}
+	if n.base != nil {
+		out["toolCount"] = len(n.base.Tools)
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 // openAPIIntegration builds an OpenAPI integration from a description.
@@ -306,7 +309,7 @@ func (g *Gateway) openAPIIntegration(ctx context.Context, src openAPISpecSource,
 	}
 	raw, _ := json.Marshal(cfg)
 	n := &newIntegration{Integration: Integration{Slug: slug, Name: name, Description: description, Kind: "openapi", Config: raw,
-		AuthMethods: convertAuthMethods(doc.AuthMethods()), DisplayURL: cfg.SourceURL}, base: cat, source: data}
+		AuthMethods: doc.AuthMethods(), DisplayURL: cfg.SourceURL}, base: cat, source: data}
 	if n.Description == "" {
 		n.Description = doc.Title()
 	}
@@ -386,14 +389,7 @@ func (g *Gateway) handleMCPAdd(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	n, err := g.mcpIntegration(req)
-	if err == nil {
-		err = g.addIntegration(n)
-	}
-	if err != nil {
-		g.writeErr(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"slug": n.Slug})
+	g.finishAdd(w, n, err)
 }
 
 func (g *Gateway) handleMCPProbe(w http.ResponseWriter, r *http.Request) {
@@ -514,14 +510,7 @@ func (g *Gateway) handleGraphQLAdd(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 60*time.Second)
 	defer cancel()
 	n, err := g.graphQLIntegration(ctx, req)
-	if err == nil {
-		err = g.addIntegration(n)
-	}
-	if err != nil {
-		g.writeErr(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"slug": n.Slug, "toolCount": len(n.base.Tools)})
+	g.finishAdd(w, n, err)
 }
 
 // ---- generic ----

@@ -3,6 +3,7 @@ package mcpproxy
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/mcpexecutor/executor/mcpproxy/integration"
 	"regexp"
 	"strings"
 	"time"
@@ -35,36 +36,13 @@ type Integration struct {
 	UpdatedAt    time.Time `json:"updatedAt"`
 }
 
-// AuthMethod is one way to authenticate to an integration, offered as a
-// template when a connection is created.
-type AuthMethod struct {
-	Template string `json:"template"` // "none", "apikey-0", "oauth-<scheme>"
-	Kind     string `json:"kind"`     // "none", "apikey", "oauth"
-	Label    string `json:"label,omitempty"`
-	// Placements render API-key variables into requests.
-	Placements []PlacementSpec `json:"placements,omitempty"`
-	// OAuth describes an OAuth 2 flow.
-	OAuth *OAuthSpec `json:"oauth,omitempty"`
-}
-
-// PlacementSpec is where one API-key variable goes.
-type PlacementSpec struct {
-	Carrier  string `json:"carrier"` // "header" or "query"
-	Name     string `json:"name"`
-	Prefix   string `json:"prefix,omitempty"`
-	Variable string `json:"variable,omitempty"`
-	Literal  string `json:"literal,omitempty"`
-}
-
-// OAuthSpec is an OAuth 2 flow an integration supports.
-type OAuthSpec struct {
-	Grant            string   `json:"grant"` // "authorization_code" or "client_credentials"
-	AuthorizationURL string   `json:"authorizationUrl,omitempty"`
-	TokenURL         string   `json:"tokenUrl"`
-	Scopes           []string `json:"scopes,omitempty"`
-	Resource         string   `json:"resource,omitempty"`
-	Discovery        bool     `json:"discovery,omitempty"`
-}
+// AuthMethod, PlacementSpec and OAuthSpec are the integration package's
+// shapes, stored with the integration.
+type (
+	AuthMethod    = integration.AuthMethod
+	PlacementSpec = integration.Placement
+	OAuthSpec     = integration.OAuthFlow
+)
 
 // Connection turns an integration into tools for its owner: the whole
 // organization ("org") or one principal ("user").
@@ -154,12 +132,4 @@ func (in *Integration) authMethod(template string) *AuthMethod {
 		return &AuthMethod{Template: "none", Kind: "none"}
 	}
 	return nil
-}
-
-// variable is the credential variable a placement renders ("token" by default).
-func (p PlacementSpec) variable() string {
-	if p.Variable == "" {
-		return "token"
-	}
-	return p.Variable
 }

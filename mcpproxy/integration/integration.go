@@ -71,6 +71,40 @@ type Placement struct {
 	Literal  string `json:"literal,omitempty"`  // a fixed value instead of a variable
 }
 
+// AuthMethod is one way to authenticate to an integration, offered as a
+// template when a connection is created. A kind detects them (OpenAPI
+// security schemes) or the gateway declares them (MCP and GraphQL).
+type AuthMethod struct {
+	Template string `json:"template"` // "none", "apikey-<n>", "oauth-<scheme>"
+	Kind     string `json:"kind"`     // "none", "apikey", "oauth"
+	Label    string `json:"label,omitempty"`
+	// Placements say where API-key variables go; empty for a scheme that is
+	// only described (an API key in a cookie).
+	Placements []Placement `json:"placements,omitempty"`
+	OAuth      *OAuthFlow  `json:"oauth,omitempty"`
+}
+
+// OAuthFlow is the OAuth 2 flow of an "oauth" template.
+type OAuthFlow struct {
+	Grant            string   `json:"grant"` // "authorization_code" or "client_credentials"
+	AuthorizationURL string   `json:"authorizationUrl,omitempty"`
+	TokenURL         string   `json:"tokenUrl,omitempty"`
+	Scopes           []string `json:"scopes,omitempty"`
+	// Resource is the protected resource; with Discovery the endpoints are
+	// found from it (RFC 9728, RFC 8414) when connecting.
+	Resource  string `json:"resource,omitempty"`
+	Discovery bool   `json:"discovery,omitempty"`
+}
+
+// VariableName is the credential variable a placement renders ("token" by
+// default).
+func (p Placement) VariableName() string {
+	if p.Variable == "" {
+		return "token"
+	}
+	return p.Variable
+}
+
 // Apply sets the credential on an outgoing request.
 func (c Credential) Apply(req *http.Request) {
 	q := req.URL.Query()
@@ -78,12 +112,7 @@ func (c Credential) Apply(req *http.Request) {
 	for _, p := range c.Placements {
 		v := p.Literal
 		if v == "" {
-			name := p.Variable
-			if name == "" {
-				name = "token"
-			}
-			v = c.Values[name]
-			if v == "" {
+			if v = c.Values[p.VariableName()]; v == "" {
 				continue
 			}
 		}

@@ -1,39 +1,20 @@
 package openapi
 
 import (
+	"github.com/mcpexecutor/executor/mcpproxy/integration"
 	"net/url"
 	"sort"
 	"strconv"
 	"strings"
 )
 
-// AuthMethod is an authentication template detected from a document's
-// security schemes. Its JSON is the gateway's integration record shape.
-type AuthMethod struct {
-	Template string `json:"template"` // "none", "apikey-<n>", "oauth-<scheme>"
-	Kind     string `json:"kind"`     // "none", "apikey", "oauth"
-	Label    string `json:"label"`
-	// Placements say where an API key goes; empty for a scheme that is only
-	// described (an API key in a cookie).
-	Placements []Placement `json:"placements,omitempty"`
-	OAuth      *OAuthFlow  `json:"oauth,omitempty"`
-}
-
-// Placement renders one credential variable into requests.
-type Placement struct {
-	Carrier  string `json:"carrier"` // "header" or "query"
-	Name     string `json:"name"`
-	Prefix   string `json:"prefix,omitempty"`
-	Variable string `json:"variable,omitempty"` // default "token"
-}
-
-// OAuthFlow is the OAuth 2 flow of an "oauth" template.
-type OAuthFlow struct {
-	Grant            string   `json:"grant"` // "authorization_code" or "client_credentials"
-	AuthorizationURL string   `json:"authorizationUrl,omitempty"`
-	TokenURL         string   `json:"tokenUrl"`
-	Scopes           []string `json:"scopes,omitempty"`
-}
+// AuthMethod and Placement are the gateway's shapes for detected
+// authentication templates.
+type (
+	AuthMethod = integration.AuthMethod
+	Placement  = integration.Placement
+	OAuthFlow  = integration.OAuthFlow
+)
 
 // AuthMethods returns the authentication templates the document's security
 // schemes suggest, "none" first:
