@@ -22,6 +22,7 @@ const (
 	opEmit  = 5 // (valueJSON) → 0
 	opNow   = 6 // () → milliseconds since the epoch
 	opSeed  = 7 // () → JSON [4 × uint32]
+	opLimit = 8 // () → MaxResultBytes
 )
 
 // errHost is what a script sees when the host fails unexpectedly; details go
@@ -92,6 +93,8 @@ func (v *vm) host(id uint32, args []uint64) (ret uint64) {
 			b = strconv.AppendUint(b, uint64(w), 10)
 		}
 		return v.newString(string(append(b, ']')))
+	case opLimit:
+		return v.newNumber(float64(r.lim.MaxResultBytes))
 	default:
 		return fail(errHost)
 	}

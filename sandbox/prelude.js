@@ -21,7 +21,7 @@
     return r;
   }
   const hStart = (p, a) => call(1, p, a), hTake = () => call(2), hDone = (k, p) => call(3, k, p),
-    hLog = (l, t) => call(4, l, t), hEmit = (v) => call(5, v), hNow = () => call(6), hSeed = () => call(7);
+    hLog = (l, t) => call(4, l, t), hEmit = (v) => call(5, v), hNow = () => call(6), hSeed = () => call(7), hLimit = () => call(8);
 
   const JSONstringify = JSON.stringify, JSONparse = JSON.parse;
   const StringCtor = String, ErrorCtor = Error, TypeErrorCtor = TypeError, PromiseCtor = Promise;
@@ -193,6 +193,12 @@
     let s;
     try { s = toJSON(value); } catch (e) {
       hDone("unserialisable", "result is not serialisable: " + str(e));
+      return;
+    }
+    // Each UTF-16 unit is at least one byte of UTF-8: no need to copy a
+    // result out that is over the limit anyway.
+    if (s !== undefined && s.length > hLimit()) {
+      hDone("toolarge", "" + s.length);
       return;
     }
     hDone("ok", s === undefined ? "null" : s);

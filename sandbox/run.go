@@ -389,7 +389,7 @@ func (r *run) invoke(c *completion) {
 	c.ok, c.value = true, raw
 }
 
-// Host side of the script's globals (registered in host.go).
+// Host side of the script's globals (see host.go).
 
 func (r *run) startCall(path, args string) (int, error) {
 	if r.seq >= r.lim.MaxToolCalls {
@@ -470,6 +470,9 @@ func (r *run) addLog(level, text string) {
 }
 
 func (r *run) emit(value string) error {
+	if !json.Valid([]byte(value)) {
+		return errors.New("emit: the value could not be read as JSON")
+	}
 	if r.emitBytes+len(value) > r.lim.MaxResultBytes {
 		return fmt.Errorf("emit: output limit (%d bytes) exceeded", r.lim.MaxResultBytes)
 	}
@@ -553,11 +556,19 @@ func (r *run) result() Result {
 	case r.done:
 		switch r.doneKind {
 		case "ok":
+			if !json.Valid([]byte(r.donePayload)) { // QuickJS could not hand the text over
+				if r.nearMemoryLimit() {
+					return fail(KindMemory, "out of memory")
+				}
+				return fail(KindInternal, "internal error: the result could not be read from the runtime")
+			}
 			if len(r.donePayload) > r.lim.MaxResultBytes {
 				return fail(KindLimit, fmt.Sprintf("the result is %d bytes of JSON, more than the limit of %d; return less, or emit() it in parts", len(r.donePayload), r.lim.MaxResultBytes))
 			}
 			res.Status, res.Value = StatusCompleted, json.RawMessage(r.donePayload)
 			return res
+		case "toolarge":
+			return fail(KindLimit, fmt.Sprintf("the result is at least %s bytes of JSON, more than the limit of %d; return less, or emit() it in parts", r.donePayload, r.lim.MaxResultBytes))
 		case "throw":
 			if r.donePayload == "Error: null" && r.nearMemoryLimit() {
 				// QuickJS throws null when it cannot even allocate the

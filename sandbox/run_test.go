@@ -140,11 +140,19 @@ func TestLogsAreCapped(t *testing.T) {
 func TestResultIsCapped(t *testing.T) {
 	e := engine(t)
 	res := e.Run(context.Background(), Request{Code: "return 'x'.repeat(2000)", Limits: Limits{MaxResultBytes: 1000}})
-	wantError(t, res, KindLimit, "the result is 2002 bytes of JSON, more than the limit of 1000")
+	wantError(t, res, KindLimit, "the result is at least 2002 bytes of JSON, more than the limit of 1000")
+	res = e.Run(context.Background(), Request{Code: "return 'é'.repeat(600)", Limits: Limits{MaxResultBytes: 1000}})
+	wantError(t, res, KindLimit, "the result is 1202 bytes of JSON")
 	res = e.Run(context.Background(), Request{Code: "return 'x'.repeat(900)", Limits: Limits{MaxResultBytes: 1000}})
 	if res.Status != StatusCompleted {
 		t.Fatalf("result under the cap failed: %s", res.Error)
 	}
+	res = e.Run(context.Background(), Request{Code: "return 'x'.repeat(3e6)"})
+	if res.Status != StatusCompleted || len(res.Value) != 3e6+2 {
+		t.Fatalf("a 3 MB result under the default cap: %s %s", res.Status, res.Error)
+	}
+	res = e.Run(context.Background(), Request{Code: "return 'x'.repeat(6e6)"})
+	wantError(t, res, KindLimit, "more than the limit of 4194304")
 }
 
 func TestEmit(t *testing.T) {
