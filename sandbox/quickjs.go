@@ -25,6 +25,7 @@ import (
 // machine is the wazero side of an Engine.
 type machine struct {
 	rt       wazero.Runtime
+	cache    wazero.CompilationCache // nil without CacheDir
 	compiled wazero.CompiledModule
 }
 
@@ -33,29 +34,31 @@ type vmKey struct{}
 func newMachine(wasm []byte, cacheDir string) (*machine, error) {
 	ctx := context.Background()
 	cfg := wazero.NewRuntimeConfig()
+	m := &machine{}
 	if cacheDir != "" {
 		cache, err := wazero.NewCompilationCacheWithDir(cacheDir)
 		if err != nil {
 			return nil, fmt.Errorf("opening the compilation cache %s: %w", cacheDir, err)
 		}
 		cfg = cfg.WithCompilationCache(cache)
+		m.cache = cache
 	}
 	rt := wazero.NewRuntimeWithConfig(ctx, cfg)
-	m := &machine{rt: rt}
+	m.rt = rt
 	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
-		_ = rt.Close(ctx)
+		m.close()
 		return nil, fmt.Errorf("instantiating WASI: %w", err)
 	}
 	i32, i64 := api.ValueTypeI32, api.ValueTypeI64
 	if _, err := rt.NewHostModuleBuilder("env").NewFunctionBuilder().
 		WithGoModuleFunction(api.GoModuleFunc(hostProxy), []api.ValueType{i32, i64, i32, i32}, []api.ValueType{i64}).
 		Export("jsFunctionProxy").Instantiate(ctx); err != nil {
-		_ = rt.Close(ctx)
+		m.close()
 		return nil, fmt.Errorf("instantiating the host module: %w", err)
 	}
 	compiled, err := rt.CompileModule(ctx, wasm)
 	if err != nil {
-		_ = rt.Close(ctx)
+		m.close()
 		return nil, fmt.Errorf("compiling QuickJS: %w", err)
 	}
 	m.compiled = compiled
@@ -64,6 +67,9 @@ func newMachine(wasm []byte, cacheDir string) (*machine, error) {
 
 func (m *machine) close() {
 	_ = m.rt.Close(context.Background())
+	if m.cache != nil {
+		_ = m.cache.Close(context.Background())
+	}
 }
 
 // qjsFuncs are the C exports the sandbox calls.

@@ -13,6 +13,7 @@ const (
 	tokString                // '…', "…", `…` (a whole template, substitutions included)
 	tokNumber
 	tokRegexp
+	tokTooDeep // templates nested past maxNesting; ends the stream
 )
 
 type token struct {
@@ -75,7 +76,10 @@ func scan(src string) []token {
 			t.kind = tokString
 			regexpOK = false
 		case c == '`':
-			i = skipTemplate(src, i)
+			var deep bool
+			if i, deep = skipTemplate(src, i, 0); deep {
+				return append(toks, token{kind: tokTooDeep, start: start, end: n})
+			}
 			t.kind = tokString
 			regexpOK = false
 		case c == '/' && regexpOK:
@@ -137,40 +141,52 @@ func skipQuoted(src string, i int) int {
 }
 
 // skipTemplate skips a template literal, substitutions (which may nest
-// templates, strings and braces) included.
-func skipTemplate(src string, i int) int {
+// templates, strings and braces) included. nest is how many templates
+// enclose this one; past maxNesting it gives up and reports deep.
+func skipTemplate(src string, i, nest int) (end int, deep bool) {
+	if nest > maxNesting {
+		return len(src), true
+	}
 	for i++; i < len(src); i++ {
 		switch src[i] {
 		case '\\':
 			i++
 		case '`':
-			return i + 1
+			return i + 1, false
 		case '$':
 			if i+1 < len(src) && src[i+1] == '{' {
-				i = skipSubstitution(src, i+2) - 1
+				if i, deep = skipSubstitution(src, i+2, nest); deep {
+					return i, true
+				}
+				i--
 			}
 		}
 	}
-	return len(src)
+	return len(src), false
 }
 
 // skipSubstitution skips to just past the "}" closing a ${…} that starts at i.
-func skipSubstitution(src string, i int) int {
+func skipSubstitution(src string, i, nest int) (end int, deep bool) {
 	depth := 1
 	for i < len(src) {
 		switch c := src[i]; {
 		case c == '{':
 			depth++
+			if depth > maxNesting {
+				return len(src), true
+			}
 		case c == '}':
 			depth--
 			if depth == 0 {
-				return i + 1
+				return i + 1, false
 			}
 		case c == '"' || c == '\'':
 			i = skipQuoted(src, i)
 			continue
 		case c == '`':
-			i = skipTemplate(src, i)
+			if i, deep = skipTemplate(src, i, nest+1); deep {
+				return i, true
+			}
 			continue
 		case c == '/' && i+1 < len(src) && src[i+1] == '/':
 			for i < len(src) && src[i] != '\n' {
@@ -180,14 +196,14 @@ func skipSubstitution(src string, i int) int {
 		case c == '/' && i+1 < len(src) && src[i+1] == '*':
 			end := indexFrom(src, "*/", i+2)
 			if end < 0 {
-				return len(src)
+				return len(src), false
 			}
 			i = end + 2
 			continue
 		}
 		i++
 	}
-	return len(src)
+	return len(src), false
 }
 
 func skipRegexp(src string, i int) int {
@@ -250,4 +266,79 @@ func matching(toks []token, i int) int {
 
 func (t token) is(text string) bool {
 	return (t.kind == tokPunct || t.kind == tokIdent) && t.text == text
+}
+
+// maxNesting bounds how deeply a program may nest. esbuild parses by
+// recursive descent on a goroutine stack, and Go kills the whole process
+// (fatal error, not a panic) when a stack passes 1 GB: 300,000 nested "!"
+// or "a=>" (300 KB of code) did it. No written program nests 3,000 deep.
+const maxNesting = 3000
+
+// tooDeep estimates how deeply esbuild would recurse on toks and reports
+// whether it passes maxNesting. It counts brackets, and between them the
+// tokens that make the parser recurse rather than loop: prefix operators,
+// right-associative operators (assignments, =>, ?, **), generic brackets,
+// statement keywords that take a statement (if, else, while…) and label
+// chains. A run of those ends at "," or ";"; a bracket saves the run of its
+// level, so that !(…!(…)) adds up.
+func tooDeep(toks []token) bool {
+	var saved []int
+	sum, run := 0, 0
+	for i, t := range toks {
+		switch {
+		case t.kind == tokTooDeep:
+			return true
+		case t.is("(") || t.is("[") || t.is("{"):
+			saved = append(saved, run)
+			sum += run
+			run = 0
+		case t.is(")") || t.is("]") || t.is("}"):
+			if n := len(saved); n > 0 {
+				run = saved[n-1]
+				sum -= run
+				saved = saved[:n-1]
+			}
+		case t.is(",") || t.is(";"):
+			run = 0
+		case recurses(toks, i):
+			run++
+		default:
+			continue
+		}
+		if len(saved)+sum+run > maxNesting {
+			return true
+		}
+	}
+	return false
+}
+
+func recurses(toks []token, i int) bool {
+	t := toks[i]
+	switch t.kind {
+	case tokIdent:
+		switch t.text {
+		case "typeof", "void", "delete", "await", "new", "yield", "keyof", "readonly", "infer",
+			"if", "else", "while", "for", "do", "with":
+			return true
+		}
+		return false
+	case tokPunct:
+	default:
+		return false
+	}
+	switch t.text {
+	case "!", "~", "=", "=>", "?", "<", "...":
+		return true
+	case "+", "-": // only as prefix operators
+		if i == 0 {
+			return true
+		}
+		p := toks[i-1]
+		return p.kind == tokPunct && !p.is(")") && !p.is("]") && !p.is("}") || p.kind == tokIdent && regexpAfter[p.text]
+	case "*": // the second * of **
+		return i > 0 && toks[i-1].is("*")
+	case ":": // a: b: c: labels
+		return i >= 2 && toks[i-2].is(":")
+	}
+	return false
 }

@@ -53,6 +53,9 @@ func (p *program) setBytecode(bc []byte) {
 // function or `export default`), then TypeScript stripping inside the async
 // wrapper.
 func prepare(code string) *program {
+	if tooDeep(scan(code)) {
+		return &program{syntaxErr: fmt.Sprintf("SyntaxError: the code nests more than %d levels deep", maxNesting)}
+	}
 	body, lineBase := recoverCode(code)
 	res := api.Transform(wrapperHead+body+wrapperTail, api.TransformOptions{
 		Loader:        api.LoaderTS,

@@ -97,3 +97,46 @@ func TestProgramCacheEvictsTheLeastRecentlyUsed(t *testing.T) {
 		t.Fatal("recently used program was evicted")
 	}
 }
+
+// esbuild recurses on a goroutine stack and Go kills the process when one
+// passes 1 GB; deep nesting must be refused before esbuild sees it.
+func TestDeepNestingIsRefusedBeforeParsing(t *testing.T) {
+	const n = 300000
+	deep := map[string]string{
+		"brackets":        strings.Repeat("[", n) + strings.Repeat("]", n),
+		"negations":       strings.Repeat("!", n) + "1",
+		"unary minus":     strings.Repeat("-", n) + "1",
+		"ternaries":       strings.Repeat("a?b:", n) + "c",
+		"arrows":          strings.Repeat("a=>", n) + "1",
+		"assignments":     strings.Repeat("a=", n) + "1",
+		"exponents":       strings.Repeat("2**", n) + "2",
+		"ifs":             strings.Repeat("if(a)", n) + "x;",
+		"labels":          strings.Repeat("a:", n) + "x;",
+		"generics":        "let x: " + strings.Repeat("A<", n) + "B" + strings.Repeat(">", n),
+		"templates":       strings.Repeat("`${", n) + "1" + strings.Repeat("}`", n),
+		"prefix in calls": strings.Repeat("!f(1,", n) + "1" + strings.Repeat(")", n),
+		"typeof":          strings.Repeat("typeof ", n) + "x",
+	}
+	for name, expr := range deep {
+		t.Run(name, func(t *testing.T) {
+			p := prepare("return " + expr)
+			if !strings.Contains(p.syntaxErr, "nests more than 3000 levels deep") {
+				t.Fatalf("syntaxErr = %.100q", p.syntaxErr)
+			}
+		})
+	}
+	fine := map[string]string{
+		"a long else-if chain":     "let r = 0;\n" + strings.Repeat("if (x === 1) { r = 1 } else ", 1000) + "{ r = 2 }\nreturn r",
+		"a long concatenation":     "return " + strings.Repeat("'a' + ", 20000) + "'a'",
+		"a long array of negative": "return [" + strings.Repeat("-1, ", 20000) + "-1]",
+		"a big object of arrows":   "const o = {" + strings.Repeat("f: (x: number) => x, ", 5000) + "}; return 1",
+		"moderate nesting":         "return " + strings.Repeat("[", 500) + strings.Repeat("]", 500),
+	}
+	for name, code := range fine {
+		t.Run(name, func(t *testing.T) {
+			if p := prepare(code); p.syntaxErr != "" {
+				t.Fatalf("refused: %.200s", p.syntaxErr)
+			}
+		})
+	}
+}
