@@ -23,6 +23,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -41,6 +42,10 @@ type options struct {
 	imports  int      // repetitions of the GitHub import
 	goBench  bool     // also run mcpproxy's in-process search benchmark
 	args     []string // as given, for the report
+
+	only []string // scenario ids to run; nil: all
+
+	nice int // scheduling priority of the harness and the gateway (0: unchanged)
 
 	cpuprofile      string // write a CPU profile of the gateway here
 	profileScenario string // during this scenario, at the first client count
@@ -89,6 +94,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.out, "out", "", "also write the results into this Markdown file, between the executor-bench markers")
 	fs.StringVar(&o.github, "github", "", "GitHub's REST OpenAPI description (default: testdata/npm/node_modules/@octokit/openapi/generated/api.github.com.json)")
 	fs.IntVar(&o.imports, "imports", 0, "repetitions of the GitHub import (default 3, 1 with -short)")
+	only := fs.String("only", "", "run only these scenarios (comma-separated ids, e.g. 3,5b); for looking into one figure")
+	fs.IntVar(&o.nice, "nice", 0, "run the harness and the gateway at this nice value, e.g. -10 on a machine shared with builds (Linux; negative values need root or CAP_SYS_NICE)")
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the gateway (from Caddy's admin API) during -profile-scenario to this file")
 	fs.StringVar(&o.profileScenario, "profile-scenario", "2", "the scenario -cpuprofile records (its measured phase at the first -clients count)")
 	gobench := fs.String("gobench", "auto", "also run `go test ./mcpproxy -bench SearchOver1000Tools` (on, off, auto = on unless -short)")
@@ -106,6 +113,11 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 			return o, errors.New("usage")
 		}
 		o.clients = append(o.clients, n)
+	}
+	if *only != "" {
+		for _, id := range strings.Split(*only, ",") {
+			o.only = append(o.only, strings.TrimSpace(id))
+		}
 	}
 	if o.warmup == 0 {
 		o.warmup = max(o.duration/20, 500*time.Millisecond)
@@ -134,6 +146,11 @@ func (o options) plan() plan {
 		return plan{warmupN: 2, iterations: 10}
 	}
 	return plan{warmup: o.warmup, duration: o.duration}
+}
+
+// selected reports whether scenario id runs (-only).
+func (o options) selected(id string) bool {
+	return o.only == nil || slices.Contains(o.only, id)
 }
 
 // clientCounts are the client counts a scenario is measured at.

@@ -2,6 +2,11 @@
 
 package main
 
-import "syscall"
+import (
+	"errors"
+	"syscall"
+)
 
 func sysProcAttr() *syscall.SysProcAttr { return &syscall.SysProcAttr{Setpgid: true} }
+
+func renice(pgid, nice int) error { return errors.New("-nice is only supported on Linux") }

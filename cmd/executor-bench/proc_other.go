@@ -3,6 +3,7 @@
 package main
 
 import (
+	"errors"
 	"os/exec"
 	"time"
 )
@@ -15,3 +16,5 @@ func groupCommand(cmd *exec.Cmd) {
 }
 
 func signalGroup(cmd *exec.Cmd, kill bool) error { return cmd.Process.Kill() }
+
+func renice(pgid, nice int) error { return errors.New("-nice is only supported on Linux") }

@@ -259,6 +259,9 @@ func (r *results) markdown() string {
 		p(" — the machine was shared with other work during the run")
 	}
 	p(".\n")
+	if r.opts.nice != 0 {
+		p("- The harness and the gateway ran at nice %d, ahead of the other work on the machine.\n", r.opts.nice)
+	}
 	p("- The clients, the upstream MCP server (mcp-go, streamable HTTP) and the OpenAPI stub run inside the harness, " +
 		"on the same cores as the gateway. Latency is per request at the client (HTTP round trip, keep-alive, one MCP session per client); " +
 		"req/s is completed requests over the measured wall time; gateway CPU is its user+system time (/proc/<pid>/stat) in the measured phase " +

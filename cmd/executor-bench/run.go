@@ -78,6 +78,11 @@ func run(ctx context.Context, o options, stdout, progress io.Writer) (*summary, 
 		b.res.revision = gitRevision(ctx, root)
 	}
 
+	if o.nice != 0 {
+		if err := renice(0, o.nice); err != nil {
+			return sum, fmt.Errorf("-nice %d: %w", o.nice, err)
+		}
+	}
 	if b.upstream, err = startUpstream(); err != nil {
 		return sum, fmt.Errorf("starting the upstream MCP server: %w", err)
 	}
@@ -97,6 +102,11 @@ func run(ctx context.Context, o options, stdout, progress io.Writer) (*summary, 
 	}
 	defer b.gw.stop()
 	sum.gatewayPID = b.gw.pid()
+	if o.nice != 0 {
+		if err := renice(b.gw.pid(), o.nice); err != nil {
+			return sum, fmt.Errorf("-nice %d for the gateway: %w", o.nice, err)
+		}
+	}
 	b.logf("  gateway pid %d at %s; upstream MCP at %s; OpenAPI stub at %s", b.gw.pid(), b.gw.base, b.upstream.url("/mcp"), b.stub.url(""))
 	b.res.idleRSS, _ = rss(b.gw.pid())
 
@@ -123,6 +133,8 @@ func run(ctx context.Context, o options, stdout, progress io.Writer) (*summary, 
 		ghPath = filepath.Join(root, "testdata", "npm", "node_modules", "@octokit", "openapi", "generated", "api.github.com.json")
 	}
 	switch doc, err := os.ReadFile(ghPath); {
+	case !o.selected("5a") && !o.selected("5b") && !o.selected("5c"):
+		b.res.githubSkipped = "not selected (-only)"
 	case ghPath == "" || errors.Is(err, os.ErrNotExist):
 		b.res.githubSkipped = fmt.Sprintf("skipped: GitHub's REST description is not at %s (run `cd testdata/npm && npm ci`, or pass -github)", ghPath)
 		b.logf("scenario 5: %s", b.res.githubSkipped)
@@ -174,6 +186,9 @@ func run(ctx context.Context, o options, stdout, progress io.Writer) (*summary, 
 // measureAll measures sc at each client count and records the rows; a
 // failure is recorded, an interruption ends the run.
 func (b *bench) measureAll(ctx context.Context, sc *scenario) error {
+	if !b.opts.selected(sc.id) {
+		return nil
+	}
 	for i, n := range b.opts.clientCounts(sc) {
 		var profiled chan error
 		if b.opts.cpuprofile != "" && sc.id == b.opts.profileScenario && i == 0 {
@@ -225,6 +240,9 @@ func (b *bench) profile(ctx context.Context, sc *scenario, n int) chan error {
 // measurePair measures a and b at one client, alternating their requests,
 // for a difference that holds while the machine's speed drifts.
 func (b *bench) measurePair(ctx context.Context, a, c *scenario) error {
+	if !b.opts.selected(a.id) || !b.opts.selected(c.id) {
+		return nil
+	}
 	set := measureSet(ctx, []*scenario{a, c}, 1, b.opts.plan(), b.gw.pid())
 	if ctx.Err() != nil {
 		return ctx.Err()
