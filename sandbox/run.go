@@ -16,6 +16,10 @@ import (
 // (tool calls are bounded by MaxToolCalls).
 const maxTraceEvents = 100_000
 
+// maxCodeBytes bounds the source of one run (esbuild and QuickJS hold
+// several copies of it).
+const maxCodeBytes = 2 << 20
+
 // settleGrace is how long jobs may keep running after the script settled.
 const settleGrace = 50 * time.Millisecond
 
@@ -41,6 +45,10 @@ const settleGrace = 50 * time.Millisecond
 // ones, so it can itself be replayed.
 func (e *Engine) Run(ctx context.Context, req Request) Result {
 	lim := req.Limits.withDefaults()
+	if len(req.Code) > maxCodeBytes {
+		return Result{Status: StatusFailed, ErrorKind: KindLimit,
+			Error: fmt.Sprintf("the code is %d bytes, more than the limit of %d; send a shorter program", len(req.Code), maxCodeBytes)}
+	}
 	prog := e.programs.get(req.Code)
 	if prog.syntaxErr != "" {
 		return Result{Status: StatusFailed, ErrorKind: KindSyntax, Error: prog.syntaxErr}

@@ -155,6 +155,11 @@ func TestResultIsCapped(t *testing.T) {
 	wantError(t, res, KindLimit, "more than the limit of 4194304")
 }
 
+func TestCodeSizeIsCapped(t *testing.T) {
+	res := engine(t).Run(context.Background(), Request{Code: "return 1 //" + strings.Repeat("x", 3<<20)})
+	wantError(t, res, KindLimit, "the code is 3145739 bytes, more than the limit of 2097152")
+}
+
 func TestEmit(t *testing.T) {
 	e := engine(t)
 	res := e.Run(context.Background(), Request{Code: "emit('text'); emit({type: 'text', text: 'hi'}); emit(undefined); return 1"})

@@ -24,6 +24,10 @@
 // while tool calls are pending, a hard cap on the wasm memory, a C stack guard
 // that turns any deep recursion into "stack overflow", caps on logs, result
 // size and the number of tool calls.
+//
+// The QuickJS engine is the wasm binary of github.com/fastschema/qjs v0.0.6,
+// patched (wasm.go) and driven through its C exports (quickjs.go) rather
+// than through qjs's Go API; the binary is pinned by its hash.
 package sandbox
 
 import (
@@ -39,7 +43,8 @@ type Request struct {
 	// Code is the JavaScript or TypeScript source as the agent sent it. It
 	// may be wrapped in a Markdown code fence; a program that is a single
 	// function (arrow, expression or declaration) or an `export default` is
-	// invoked and its value returned.
+	// invoked and its value returned. At most 2 MiB, nested at most 3,000
+	// levels deep.
 	Code string
 	// Bridge performs the script's tool calls. A nil Bridge makes every
 	// tool call fail.
