@@ -1,0 +1,242 @@
+package console_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The acceptance flows of the console, each driven through the pages as a
+// person would use them.
+
+func TestAddAnOpenAPIIntegrationFromALocalSpecServer(t *testing.T) {
+	api := newPetAPI(t, "Pet Store", "pets", "List the pets", "A small pet store.")
+	tb := newTab(t)
+	tb.open("/")
+	tb.screenshot("integrations-empty")
+
+	// Pasting the URL detects an OpenAPI description and opens its add flow.
+	tb.fill("#find", api.URL+"/openapi.json")
+	tb.do(tb.waitJS(`document.querySelector("#find").value.endsWith("/openapi.json")`))
+	tb.click(`form.search button[type=submit]`)
+	tb.do(tb.waitJS(`location.pathname === "/integrations/add/openapi"`), tb.waitJS(`document.querySelector("#preview-result h2")`), tb.settled())
+	if got := tb.text("#preview-result h2"); got != "Pet Store" {
+		t.Fatalf("preview title = %q", got)
+	}
+	if got := tb.text("#detected-auth"); !strings.Contains(got, "X-API-Key") {
+		t.Errorf("detected auth = %q, want the X-API-Key header scheme", got)
+	}
+	ops := tb.text("#preview-result table")
+	for _, want := range []string{"GET", "POST", "/pets", "listPets", "createPet"} {
+		if !strings.Contains(ops, want) {
+			t.Errorf("the operations table lacks %q: %s", want, ops)
+		}
+	}
+	if got := eval[string](tb, `document.querySelector("#base-url").value`); got != api.URL {
+		t.Errorf("base URL = %q, want the spec's server %q", got, api.URL)
+	}
+	tb.fill(`#add-form input[name=slug]`, "petstore-add")
+	tb.screenshot("add-openapi-preview")
+	tb.click("#add")
+	tb.do(tb.waitJS(`location.pathname === "/integrations/petstore-add"`), tb.settled())
+	t.Cleanup(func() { gw.api(t, "DELETE", "/api/integrations/petstore-add", nil, nil) })
+	if got := tb.text("main h1"); got != "Pet Store" {
+		t.Errorf("integration page title = %q", got)
+	}
+	// With no connection yet, the page offers to add one right away.
+	tb.do(tb.waitJS(`document.querySelector("#connection-form")`))
+
+	var in struct {
+		Kind      string `json:"kind"`
+		ToolCount int    `json:"toolCount"`
+	}
+	gw.mustAPI(t, "GET", "/api/integrations/petstore-add", nil, &in)
+	if in.Kind != "openapi" || in.ToolCount != 2 {
+		t.Errorf("the added integration = %+v, want openapi with 2 tools", in)
+	}
+}
+
+func TestCreateAConnectionWithAnAPIKey(t *testing.T) {
+	api := newPetAPI(t, "Key Store", "pets", "List the pets", "")
+	gw.mustAPI(t, "POST", "/api/openapi/specs", map[string]any{"spec": map[string]any{"kind": "url", "url": api.URL + "/openapi.json"}, "slug": "keystore"}, nil)
+	t.Cleanup(func() { gw.api(t, "DELETE", "/api/integrations/keystore", nil, nil) })
+
+	tb := newTab(t)
+	tb.open("/integrations/keystore")
+	tb.do(tb.waitJS(`document.querySelector("#connection-form input[type=password]")`))
+	if typ := eval[string](tb, `document.querySelector("#connection-form input.secret").type`); typ != "password" {
+		t.Errorf("the API key input is type %q, want password", typ)
+	}
+	tb.fill("#conn-name", "main")
+	tb.fill("#connection-form input.secret", api.key)
+	tb.screenshot("integration-add-connection")
+	tb.click("#save-connection")
+	tb.do(tb.waitJS(`document.querySelector("#connections .conn")`), tb.settled())
+	if got := tb.text("#connections .conn code"); got != "tools.keystore.org.main" {
+		t.Errorf("the new connection reads %q", got)
+	}
+	// The key is write-only: it is nowhere in the page after saving.
+	if html := eval[string](tb, `document.documentElement.outerHTML + [...document.querySelectorAll("input")].map(i => i.value).join(" ")`); strings.Contains(html, api.key) {
+		t.Error("the API key is still in the page after the connection was saved")
+	}
+	tb.do(tb.waitJS(`document.querySelectorAll("#tool-tree .tool-name").length === 2`))
+	tb.screenshot("integration-detail")
+
+	// The connection works: an agent's call reaches the API with the key.
+	a := newAgent(t, "")
+	r := a.execute(`return await tools.keystore.org.main.pets.listPets({})`)
+	if r.IsError || !strings.Contains(r.text(), "Rex") {
+		t.Fatalf("calling through the new connection: %s", r.text())
+	}
+	if calls := api.callsTo("GET"); len(calls) == 0 || calls[len(calls)-1].Key != api.key {
+		t.Errorf("the upstream saw %+v, want the key in X-API-Key", calls)
+	}
+}
+
+func TestSettingAToolToBlockInTheTreeMakesCodeModeReturnToolBlocked(t *testing.T) {
+	api := newPetAPI(t, "Block Store", "pets", "List the pets", "")
+	addPetIntegration(t, api, "blockstore")
+	address := toolAddress(t, "blockstore", "listPets")
+	a := newAgent(t, "")
+	code := fmt.Sprintf(`return await %s({})`, address)
+	if r := a.execute(code); !strings.Contains(r.text(), "Rex") {
+		t.Fatalf("before blocking, the call returned %s", r.text())
+	}
+
+	tb := newTab(t)
+	tb.open("/integrations/blockstore")
+	sel := fmt.Sprintf(`#tool-tree select[aria-label="Policy for %s"]`, address)
+	tb.do(tb.waitJS(fmt.Sprintf(`document.querySelector(%q)`, sel)))
+	if got := eval[string](tb, fmt.Sprintf(`document.querySelector(%q).value`, sel)); got != "approve" {
+		t.Errorf("a GET tool's badge reads %q, want approve (Always run)", got)
+	}
+	tb.choose(sel, "block")
+	tb.do(tb.waitJS(fmt.Sprintf(`(s => s && s.value === "block" && !s.disabled && s.classList.contains("p-block"))(document.querySelector(%q))`, sel)))
+	tb.screenshot("integration-tool-blocked")
+
+	r := a.execute(code)
+	if !strings.Contains(r.text(), "tool_blocked") {
+		t.Fatalf("after blocking in the console, the call returned %s", r.text())
+	}
+
+	// The tree wrote an organization rule, listed on Policies as matching one tool.
+	tb.open("/policies")
+	row := eval[string](tb, fmt.Sprintf(`[...document.querySelectorAll("#org-rules .rule")].map(r => r.textContent).find(t => t.includes(%q)) || ""`, strings.TrimPrefix(address, "tools.")))
+	if !strings.Contains(row, "matches 1 tool") {
+		t.Errorf("the Policies row for the blocked tool reads %q", row)
+	}
+}
+
+func TestApprovingAPausedPostFromTheApprovalsPageCompletesTheAgentsResume(t *testing.T) {
+	api := newPetAPI(t, "Approve Store", "pets", "List the pets", "")
+	addPetIntegration(t, api, "approvestore")
+	address := toolAddress(t, "approvestore", "createPet")
+	code := fmt.Sprintf(`const r = await %s({ body: { name: "Fido" } }); return r`, address)
+
+	for _, mode := range []string{"browser", "model"} {
+		t.Run(mode, func(t *testing.T) {
+			a := newAgent(t, mode)
+			r := a.execute(code)
+			id, _ := r.Structured["executionId"].(string)
+			if id == "" {
+				t.Fatalf("the POST did not pause: %s", r.text())
+			}
+			before := len(api.callsTo("POST"))
+
+			// Browser mode: the agent's resume waits for the decision.
+			done := make(chan toolResult, 1)
+			if mode == "browser" {
+				go func() {
+					done <- a.call(t.Context(), "resume", map[string]any{"executionId": id})
+				}()
+			}
+
+			tb := newTab(t)
+			tb.open("/approvals")
+			card := fmt.Sprintf(`article[data-execution=%q]`, id)
+			tb.do(tb.waitJS(fmt.Sprintf(`document.querySelector(%q)`, card)))
+			if got := tb.text(card + " .address"); got != address {
+				t.Errorf("the card shows %q, want %q", got, address)
+			}
+			if args := tb.text(card + " pre.args"); !strings.Contains(args, `"name": "Fido"`) {
+				t.Errorf("the card's arguments read %q", args)
+			}
+			tb.screenshot("approvals-" + mode)
+			tb.click(card + ` button[data-action=accept]`)
+			tb.do(tb.waitJS(fmt.Sprintf(`document.querySelector(%q)`, card+" .decision.d-accept")))
+
+			var res toolResult
+			if mode == "browser" {
+				select {
+				case res = <-done:
+				case <-time.After(20 * time.Second):
+					t.Fatal("the agent's resume did not return after the approval")
+				}
+			} else {
+				// Model mode: the decision made in the console is used when the agent resumes.
+				res = a.call(t.Context(), "resume", map[string]any{"executionId": id, "action": "accept"})
+			}
+			if res.IsError || !strings.Contains(res.text(), "Fido") {
+				t.Fatalf("the agent's resume returned %s", res.text())
+			}
+			if n := len(api.callsTo("POST")); n != before+1 {
+				t.Errorf("the upstream got %d POSTs, want %d", n, before+1)
+			}
+
+			// The call and the approval are in Activity.
+			tb.open("/activity?address=" + address)
+			tb.do(tb.waitJS(`document.querySelectorAll("#activity tbody tr").length >= 2`))
+			rows := eval[string](tb, `[...document.querySelectorAll("#activity tbody tr")].map(r => r.textContent).join("\n")`)
+			if !strings.Contains(rows, "approved") || !strings.Contains(rows, "ok") || !strings.Contains(rows, strings.TrimPrefix(address, "tools.")) {
+				t.Errorf("Activity does not show the approved call:\n%s", rows)
+			}
+			tb.screenshot("activity-" + mode)
+		})
+	}
+}
+
+func TestTheResumePageApprovesABrowserModeExecution(t *testing.T) {
+	api := newPetAPI(t, "Resume Store", "pets", "List the pets", "")
+	addPetIntegration(t, api, "resumestore")
+	address := toolAddress(t, "resumestore", "createPet")
+	a := newAgent(t, "browser")
+	r := a.execute(fmt.Sprintf(`return await %s({ body: { name: "Nemo" } })`, address))
+	approvalURL, _ := r.Structured["approvalUrl"].(string)
+	id, _ := r.Structured["executionId"].(string)
+	if !strings.Contains(approvalURL, "/resume/"+id+"?mcp_session_id=") {
+		t.Fatalf("the pause has no approval URL: %s", r.text())
+	}
+	done := make(chan toolResult, 1)
+	go func() { done <- a.call(t.Context(), "resume", map[string]any{"executionId": id}) }()
+
+	tb := newTab(t)
+	tb.open(approvalURL[strings.Index(approvalURL, "/resume/"):])
+	if got := tb.text("#resume-address"); got != address {
+		t.Errorf("the page shows the tool %q, want %q", got, address)
+	}
+	if got := tb.text("#resume-args"); !strings.Contains(got, `"name": "Nemo"`) {
+		t.Errorf("the page shows the arguments %q", got)
+	}
+	tb.screenshot("resume")
+	tb.click("#approve")
+	tb.do(tb.waitJS(`document.querySelector("#resume-done")`))
+	if got := tb.text("#resume-done"); !strings.Contains(got, "Approval sent") || !strings.Contains(got, "I've approved it") {
+		t.Errorf("after approving, the page reads %q", got)
+	}
+	tb.screenshot("resume-sent")
+	select {
+	case res := <-done:
+		if res.IsError || !strings.Contains(res.text(), "Nemo") {
+			t.Fatalf("the agent's resume returned %s", res.text())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the agent's resume did not return after the approval")
+	}
+
+	// The link is single-use: opening it again says so.
+	tb.open(approvalURL[strings.Index(approvalURL, "/resume/"):])
+	if got := tb.text("main"); !strings.Contains(got, "no longer available") && !strings.Contains(got, "already decided") {
+		t.Errorf("a decided approval link reads %q", got)
+	}
+}
