@@ -97,10 +97,28 @@ func (g *Gateway) builtinSearch(p Principal, args json.RawMessage) (any, error) 
 	if err != nil {
 		return nil, err
 	}
-	hits := rank(g.listable(p), newSearchQuery(q, ns))
+	hits := g.search(p, newSearchQuery(q, ns))
 	return paginate(hits, limit, offset, func(h searchHit) any {
 		return searchItem{Path: h.entry.Path, Name: h.entry.Tool.Name, Description: h.entry.Tool.Description, Integration: h.entry.Integration, Score: h.score}
 	}), nil
+}
+
+// search ranks the tools p may discover: the index picks the candidates,
+// then they are scored. An empty query lists a namespace.
+func (g *Gateway) search(p Principal, q searchQuery) []searchHit {
+	if !q.hasQuery {
+		return rank(g.listable(p), q)
+	}
+	ix := g.catalog.index()
+	blocks := g.policies.hasBlock(p)
+	var cand []*toolEntry
+	for _, i := range ix.candidates(&q) {
+		e := ix.entries[i]
+		if canSee(p, e) && (!blocks || g.decideFor(p, e).Action != ActionBlock) {
+			cand = append(cand, e)
+		}
+	}
+	return rank(cand, q)
 }
 
 // listable is what p may discover: visible tools minus blocked ones.
@@ -123,17 +141,16 @@ func (g *Gateway) listable(p Principal) []*toolEntry {
 func (g *Gateway) suggestions(p Principal, path string) []string {
 	segs := strings.Split(path, ".")
 	last, first := segs[len(segs)-1], segs[0]
-	entries := g.listable(p)
-	hits := rank(entries, newSearchQuery(last, first))
+	hits := g.search(p, newSearchQuery(last, first))
 	if len(hits) == 0 {
-		hits = rank(entries, newSearchQuery(last, ""))
+		hits = g.search(p, newSearchQuery(last, ""))
 	}
 	out := []string{}
 	for i := 0; i < len(hits) && i < 5; i++ {
 		out = append(out, hits[i].entry.Path)
 	}
 	if len(out) == 0 {
-		for _, e := range entries {
+		for _, e := range g.listable(p) {
 			if len(out) < 5 && strings.HasPrefix(e.Path, first+".") {
 				out = append(out, e.Path)
 			}

@@ -50,6 +50,10 @@ type catalog struct {
 	conns  map[string]*connTools // by connection key
 	static []*toolEntry
 	byPath map[string]*toolEntry // static tools
+
+	// ix is the search index over every tool, rebuilt on the first search
+	// after a change (nil until then).
+	ix *searchIndex
 }
 
 func newCatalog(system []*systemTool) *catalog {
@@ -90,6 +94,7 @@ func (c *catalog) set(conn Connection, kind string, cat *integration.Catalog) {
 	c.mu.Lock()
 	old := c.conns[conn.key()]
 	c.conns[conn.key()] = ct
+	c.ix = nil
 	c.mu.Unlock()
 	if old != nil {
 		forgetValidators(old.tools)
@@ -100,6 +105,7 @@ func (c *catalog) remove(key string) {
 	c.mu.Lock()
 	old := c.conns[key]
 	delete(c.conns, key)
+	c.ix = nil
 	c.mu.Unlock()
 	if old != nil {
 		forgetValidators(old.tools)
@@ -115,6 +121,7 @@ func (c *catalog) removeIntegration(slug string) {
 			delete(c.conns, k)
 		}
 	}
+	c.ix = nil
 	c.mu.Unlock()
 	forgetValidators(gone)
 }
@@ -138,6 +145,32 @@ func (c *catalog) visible(p Principal) []*toolEntry {
 		}
 	}
 	return out
+}
+
+// index returns the search index over every tool, building it if the
+// catalog changed since the last search.
+func (c *catalog) index() *searchIndex {
+	c.mu.RLock()
+	ix := c.ix
+	c.mu.RUnlock()
+	if ix != nil {
+		return ix
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ix == nil {
+		all := append([]*toolEntry{}, c.static...)
+		for _, ct := range c.conns {
+			all = append(all, ct.tools...)
+		}
+		c.ix = buildSearchIndex(all)
+	}
+	return c.ix
+}
+
+// canSee reports whether e belongs to p's view of the catalog.
+func canSee(p Principal, e *toolEntry) bool {
+	return e.Static || e.Owner == OwnerOrg || e.Subject == p.ID
 }
 
 // connections returns the connections p can see.

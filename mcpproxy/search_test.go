@@ -3,6 +3,8 @@ package mcpproxy
 import (
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -201,6 +203,26 @@ func TestDescribeRendersTypeScriptAndSuggestsOnUnknownPaths(t *testing.T) {
 
 func BenchmarkSearchOver1000Tools(b *testing.B) {
 	tg := fixtureGateway(b)
+	alice := Principal{ID: "alice"}
+	args := json.RawMessage(`{"query":"create issue"}`)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := tg.builtinSearch(alice, args); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkSearchGitHub searches GitHub's 1,223 REST tools (skipped when
+// the npm fixture is missing).
+func BenchmarkSearchGitHub(b *testing.B) {
+	spec, err := os.ReadFile(filepath.Join("..", "testdata", "npm", "node_modules", "@octokit", "openapi", "generated", "api.github.com.json"))
+	if err != nil {
+		b.Skip("GitHub's OpenAPI description is not installed")
+	}
+	tg := newTestGateway(b, Config{})
+	tg.api(b, "alice", "POST", "/api/openapi/specs", map[string]any{"spec": map[string]any{"kind": "blob", "value": string(spec)}, "slug": "github"}, nil)
+	tg.api(b, "alice", "POST", "/api/connections", map[string]any{"owner": "org", "name": "main", "integration": "github", "template": "none"}, nil)
 	alice := Principal{ID: "alice"}
 	args := json.RawMessage(`{"query":"create issue"}`)
 	b.ResetTimer()

@@ -38,6 +38,7 @@ func (g *Gateway) handleToolsList(w http.ResponseWriter, r *http.Request) {
 			entries = append(entries, h.entry)
 		}
 	}
+
 	out := []toolView{}
 	for _, e := range entries {
 		if (q.Get("integration") != "" && e.Integration != q.Get("integration")) || (q.Get("owner") != "" && e.Owner != q.Get("owner")) ||
