@@ -398,19 +398,16 @@ func (r *results) targets(p func(string, ...any)) {
 		return target{issue, what, "not measured", "—", -1}
 	}
 	ts = append(ts, oneCall("3", "an execution making one tool call adds ≤ 1 ms to the tool's own latency (p50)"))
-	search := "—"
+	// Issue 3's figure is the package benchmark over its 1,000-tool fixture;
+	// the end-to-end search over GitHub's tools is issue 5's.
+	search := "not measured (-gobench off)"
 	searchMet := -1
 	if r.goBench.ran && r.goBench.err == nil {
-		search = fmt.Sprintf("%.3f ms/op in process (`go test ./mcpproxy -bench SearchOver1000Tools`: %s)", r.goBench.nsPerOp/1e6, r.goBench.line)
+		search = fmt.Sprintf("%.3f ms per search in process (`go test ./mcpproxy -bench SearchOver1000Tools`: %s ns/op; a mean, not a p50)",
+			r.goBench.nsPerOp/1e6, strconv.FormatFloat(r.goBench.nsPerOp, 'f', 0, 64))
 		searchMet = verdict(r.goBench.nsPerOp <= 2e6)
 	} else if r.goBench.err != nil {
 		search = "go test -bench failed: " + cell(clip(r.goBench.err.Error(), 200))
-	}
-	if d, how, ok := r.bestDiff("5b", "3"); ok {
-		search += fmt.Sprintf("; over HTTP, 1,223 tools: %s (%s)", signedMS(d), how)
-		if searchMet != 0 {
-			searchMet = verdict(d <= 2*time.Millisecond)
-		}
 	}
 	ts = append(ts, target{"3", "`tools.search` over 1,000 tools ≤ 2 ms p50", search, "—", searchMet})
 	if len(r.imports) > 0 {

@@ -77,6 +77,14 @@ func run(ctx context.Context, o options, stdout, progress io.Writer) (*summary, 
 	if rootErr == nil {
 		b.res.revision = gitRevision(ctx, root)
 	}
+	// Right after the build, so that both see the same working tree.
+	if o.goBench && rootErr == nil {
+		b.logf("go test ./mcpproxy -run '^$' -bench SearchOver1000Tools …")
+		b.res.goBench = goSearchBench(ctx, root, progress)
+		if ctx.Err() != nil {
+			return sum, ctx.Err()
+		}
+	}
 
 	if o.nice != 0 {
 		if err := renice(0, o.nice); err != nil {
@@ -162,13 +170,6 @@ func run(ctx context.Context, o options, stdout, progress io.Writer) (*summary, 
 	}
 
 	b.res.finalPeak, _ = peakRSS(b.gw.pid()) // since the last reset
-	if o.goBench && rootErr == nil {
-		b.logf("go test ./mcpproxy -run '^$' -bench SearchOver1000Tools …")
-		b.res.goBench = goSearchBench(ctx, root, progress)
-		if ctx.Err() != nil {
-			return sum, ctx.Err()
-		}
-	}
 	b.res.machine.loadEnd = loadAverage()
 	b.res.took = time.Since(b.res.started)
 
