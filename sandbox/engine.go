@@ -38,8 +38,10 @@ type Options struct {
 	// the interpreter (JS calls, the parser, JSON, regular expressions) uses
 	// it; past it the run fails with "stack overflow". Default 1 MiB, which
 	// allows ≈3,600 nested calls of a small JS function (256 KiB: ≈900;
-	// 4 MiB: ≈9,700, where wazero's own call-stack limit takes over).
-	// QuickJS's own 64 KiB stack allowed ≈275 before corrupting memory.
+	// 4 MiB: ≈9,700). Past ≈6,000 calls wazero's own limit on its native
+	// call stack (50–100 MB) may end the run first, also as "stack
+	// overflow". QuickJS's own 64 KiB stack allowed ≈275 before corrupting
+	// memory.
 	StackSize int
 	// Logger receives internal failures (never the script's logs). Default:
 	// discard.

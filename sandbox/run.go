@@ -394,7 +394,7 @@ func (r *run) invoke(c *completion) {
 		c.errMsg = "tools." + c.call.Path + " returned invalid JSON"
 		return
 	}
-	c.ok, c.value = true, raw
+	c.ok, c.value = true, append(json.RawMessage(nil), raw...) // the Bridge may reuse its buffer
 }
 
 // Host side of the script's globals (see host.go).
@@ -597,6 +597,7 @@ func (r *run) result() Result {
 	switch {
 	case r.trap != nil:
 		kind := r.vm.trapKind(r.trap)
+		r.e.log.Debug("sandbox: trap", "kind", kind, "panic", fmt.Sprint(r.trap), "sp", r.vm.sp.Get(), "low", r.vm.stackLow, "top", r.vm.stackTop)
 		switch kind {
 		case KindStack:
 			return fail(kind, "stack overflow")
