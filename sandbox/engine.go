@@ -25,7 +25,8 @@ type Options struct {
 	CacheDir string
 	// MemoryLimit is the wasm linear memory of one runtime, in bytes
 	// (rounded up to 64 KiB pages). Default 64 MiB. QuickJS's own allocation
-	// limit is set to three quarters of it, so that most allocations fail
+	// limit is set to three quarters of it less the stack, so that most
+	// allocations fail
 	// with a catchable "out of memory" before the hard cap is reached. The
 	// value is compiled into the module: Engines with different limits
 	// compile separately (≈0.8 s each, or once per CacheDir).

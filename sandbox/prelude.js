@@ -1,10 +1,11 @@
 // Evaluated once in every runtime before it is handed to a run. It takes the
-// host functions (set as globals by vm.go) into this closure, deletes them,
-// and defines what scripts see: tools, console, emit, fetch, a recorded
-// Date/Math.random, and the two entry points the host calls, __sbx_main and
-// __sbx_deliver. Everything here uses intrinsics captured before user code
-// runs, so a script that replaces JSON.stringify or Promise.prototype.then
-// only breaks itself.
+// host function (__sbx_host, set as a global by vm.go; see host.go for its
+// operations) into this closure, deletes it, and defines what scripts see:
+// tools, console, emit, fetch, a recorded Date/Math.random/performance.now,
+// and the two entry points the host calls, __sbx_main and __sbx_deliver.
+// Everything here uses intrinsics captured before user code runs, so a
+// script that replaces JSON.stringify or Promise.prototype.then only breaks
+// itself.
 (function () {
   "use strict";
   const g = globalThis;

@@ -104,7 +104,7 @@ const (
 	evalFlagStrict = 1 << 3
 )
 
-// errTrapped marks a call that ended in a wasm trap (or a host panic): the
+// trapError marks a call that ended in a wasm trap (or a host panic): the
 // instance must not be used again.
 type trapError struct{ err error }
 
