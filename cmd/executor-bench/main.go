@@ -43,7 +43,8 @@ type options struct {
 	goBench  bool     // also run mcpproxy's in-process search benchmark
 	args     []string // as given, for the report
 
-	only []string // scenario ids to run; nil: all
+	only     []string // scenario ids to run; nil: all
+	revision string   // what -binary was built from, for the report
 
 	nice int // scheduling priority of the harness and the gateway (0: unchanged)
 
@@ -91,6 +92,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "measured time per scenario and client count")
 	fs.DurationVar(&o.warmup, "warmup", 0, "excluded warm-up per measurement (default: duration/20, at least 500ms)")
 	fs.StringVar(&o.binary, "binary", "", "an executor binary to run instead of building ./cmd/executor")
+	fs.StringVar(&o.revision, "revision", "", "with -binary: what it was built from (a commit), for the report")
 	fs.StringVar(&o.out, "out", "", "also write the results into this Markdown file, between the executor-bench markers")
 	fs.StringVar(&o.github, "github", "", "GitHub's REST OpenAPI description (default: testdata/npm/node_modules/@octokit/openapi/generated/api.github.com.json)")
 	fs.IntVar(&o.imports, "imports", 0, "repetitions of the GitHub import (default 3, 1 with -short)")

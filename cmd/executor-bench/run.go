@@ -74,8 +74,13 @@ func run(ctx context.Context, o options, stdout, progress io.Writer) (*summary, 
 		}
 		b.logf("  built in %.1f s", time.Since(t).Seconds())
 	}
-	if rootErr == nil {
-		b.res.revision = gitRevision(ctx, root)
+	switch {
+	case o.binary != "" && o.revision != "":
+		b.res.revision = "-binary built from " + o.revision
+	case o.binary != "":
+		b.res.revision = "-binary " + o.binary
+	case rootErr == nil:
+		b.res.revision = "built from " + gitRevision(ctx, root)
 	}
 	// Right after the build, so that both see the same working tree.
 	if o.goBench && rootErr == nil {
