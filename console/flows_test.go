@@ -2,9 +2,12 @@ package console_test
 
 import (
 	"fmt"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/chromedp/chromedp"
 )
 
 // The acceptance flows of the console, each driven through the pages as a
@@ -239,4 +242,185 @@ func TestTheResumePageApprovesABrowserModeExecution(t *testing.T) {
 	if got := tb.text("main"); !strings.Contains(got, "no longer available") && !strings.Contains(got, "already decided") {
 		t.Errorf("a decided approval link reads %q", got)
 	}
+}
+
+func TestPoliciesPageAddsEditsReordersAndDeletesRules(t *testing.T) {
+	api := newPetAPI(t, "Policy Store", "pets", "List the pets", "")
+	addPetIntegration(t, api, "polstore")
+	tb := newTab(t)
+	tb.open("/policies")
+
+	add := func(pattern, action string) {
+		tb.fill("#policy-pattern", pattern)
+		tb.choose("#policy-action", action)
+		tb.click("#add-policy")
+		tb.do(tb.waitJS(fmt.Sprintf(`[...document.querySelectorAll("#org-rules code.pattern")].some(c => c.textContent === %q)`, pattern)), tb.settled())
+	}
+	rowText := func(pattern string) string {
+		return eval[string](tb, fmt.Sprintf(`([...document.querySelectorAll("#org-rules .rule")].find(r => r.querySelector("code.pattern") && r.querySelector("code.pattern").textContent === %q) || {}).textContent || ""`, pattern))
+	}
+	order := func() []string {
+		return eval[[]string](tb, `[...document.querySelectorAll("#org-rules code.pattern")].map(c => c.textContent).filter(p => p.startsWith("polstore"))`)
+	}
+
+	add("polstore.*", "block")
+	if got := rowText("polstore.*"); !strings.Contains(got, "matches 2 tools") {
+		t.Errorf("the new rule reads %q, want matches 2 tools", got)
+	}
+	// A narrower rule added later is placed above the broad one.
+	add("polstore.org.main.pets.listPets", "approve")
+	if got := order(); len(got) != 2 || got[0] != "polstore.org.main.pets.listPets" {
+		t.Errorf("order = %v, want the exact rule first", got)
+	}
+	tb.screenshot("policies")
+
+	// An invalid pattern is refused with a sentence.
+	tb.fill("#policy-pattern", "pol*")
+	tb.click("#add-policy")
+	tb.do(tb.waitJS(`document.querySelector(".policy-form .alert:not([hidden])")`))
+	if msg := tb.text(".policy-form .alert"); !strings.Contains(msg, "partial wildcard") || !strings.HasSuffix(msg, ".") {
+		t.Errorf("the refusal reads %q", msg)
+	}
+
+	// Move the broad rule up: the list and the server agree.
+	// Move the broad rule up until it is above the narrow one (other
+	// tests' rules may sit between them).
+	for range 5 {
+		if got := order(); len(got) == 2 && got[0] == "polstore.*" {
+			break
+		}
+		n := eval[int](tb, `document.querySelectorAll("#org-rules .rule").length`)
+		tb.click(`#org-rules button[aria-label="Move polstore.* up"]`)
+		tb.do(tb.waitJS(fmt.Sprintf(`document.querySelectorAll("#org-rules .rule").length === %d`, n)), tb.settled())
+	}
+	if got := order(); len(got) != 2 || got[0] != "polstore.*" {
+		t.Fatalf("after moving up, the order is %v", got)
+	}
+	var rules []struct {
+		ID, Pattern, Action string
+		Position            float64
+	}
+	gw.mustAPI(t, "GET", "/api/policies", nil, &rules)
+	var mine []string
+	for _, r := range rules {
+		if strings.HasPrefix(r.Pattern, "polstore") {
+			mine = append(mine, r.Pattern)
+		}
+	}
+	if len(mine) != 2 || mine[0] != "polstore.*" {
+		t.Errorf("after moving, the server's order is %v", mine)
+	}
+	a := newAgent(t, "")
+	if r := a.execute(`return await tools.polstore.org.main.pets.listPets({})`); !strings.Contains(r.text(), "tool_blocked") {
+		t.Errorf("with the block rule first, the call returned %s", r.text())
+	}
+
+	// Change the action from the row's select, then edit the pattern.
+	tb.choose(`#org-rules select[aria-label="Action for polstore.*"]`, "require_approval")
+	tb.do(tb.waitJS(`(s => s && s.value === "require_approval" && !s.disabled)(document.querySelector('#org-rules select[aria-label="Action for polstore.*"]'))`), tb.settled())
+	eval[bool](tb, `([...document.querySelectorAll("#org-rules .rule")].find(r => r.querySelector("code.pattern").textContent === "polstore.*").querySelector("button.small:not(.icon):not(.danger)").click(), true)`)
+	tb.fill(`#org-rules .inline-edit input`, "polstore.org.*")
+	tb.click(`#org-rules .inline-edit button[type=submit]`)
+	tb.do(tb.waitJS(`[...document.querySelectorAll("#org-rules code.pattern")].some(c => c.textContent === "polstore.org.*")`), tb.settled())
+	if got := rowText("polstore.org.*"); !strings.Contains(got, "matches 2 tools") {
+		t.Errorf("the edited rule reads %q", got)
+	}
+
+	// Delete both, confirming in the dialog.
+	for _, p := range []string{"polstore.org.*", "polstore.org.main.pets.listPets"} {
+		tb.click(fmt.Sprintf(`#org-rules button[aria-label="Delete %s"]`, p))
+		tb.do(tb.waitJS(`document.querySelector("dialog[open]")`))
+		tb.screenshot("policies-delete-dialog")
+		tb.click(`dialog[open] button[value=ok]`)
+		tb.do(tb.waitJS(fmt.Sprintf(`![...document.querySelectorAll("#org-rules code.pattern, #policies code.pattern")].some(c => c.textContent === %q)`, p)), tb.settled())
+	}
+	if r := a.execute(`return await tools.polstore.org.main.pets.listPets({})`); !strings.Contains(r.text(), "Rex") {
+		t.Errorf("after deleting the rules, the call returned %s", r.text())
+	}
+}
+
+func TestAToolsSchemaAndRunPanel(t *testing.T) {
+	api := newPetAPI(t, "Run Store", "pets", "List the pets", "")
+	addPetIntegration(t, api, "runstore")
+	create := toolAddress(t, "runstore", "createPet")
+	tb := newTab(t)
+	tb.open("/tools")
+	tb.do(tb.waitJS(fmt.Sprintf(`document.querySelector('#tool-tree .tool-name[data-address=%q]')`, create)))
+	tb.click(fmt.Sprintf(`#tool-tree .tool-name[data-address=%q]`, create))
+	tb.do(tb.waitJS(`document.querySelector("#input-ts")`))
+	if ts := tb.text("#input-ts"); !strings.Contains(ts, "body") {
+		t.Errorf("the input type reads %q", ts)
+	}
+	if !strings.Contains(eval[string](tb, `location.search`), "tool=") {
+		t.Error("the selected tool is not in the address bar")
+	}
+	before := len(api.callsTo("POST"))
+
+	// Without auto-approval the POST pauses inside the panel; approving it there runs it.
+	tb.fill("#run-code", fmt.Sprintf(`return await %s({ body: { name: "Panel" } })`, jsPath(create)))
+	tb.click("#run")
+	tb.do(tb.waitJS(`document.querySelector("#run-out .paused")`))
+	tb.screenshot("tools-run-paused")
+	tb.clickText("Approve")
+	tb.do(tb.waitJS(`document.querySelector("#run-text")`))
+	if out := tb.text("#run-text"); !strings.Contains(out, "Panel") {
+		t.Errorf("after approving in the panel, the result reads %q", out)
+	}
+
+	// With auto-approval it runs at once.
+	tb.do(chromedp.Click(chromedp.CSS("#run-auto")))
+	tb.fill("#run-code", fmt.Sprintf(`return await %s({ body: { name: "Auto" } })`, jsPath(create)))
+	tb.click("#run")
+	tb.do(tb.waitJS(`document.querySelector("#run-text") && document.querySelector("#run-text").textContent.includes("Auto")`))
+	tb.screenshot("tools-run")
+	if n := len(api.callsTo("POST")); n != before+2 {
+		t.Errorf("the upstream got %d POSTs from the panel, want 2", n-before)
+	}
+}
+
+func TestAddAnMCPServerAndAGraphQLEndpoint(t *testing.T) {
+	tb := newTab(t)
+
+	// The gateway is itself an MCP server: probe it and add it.
+	tb.open("/integrations/add/mcp?url=" + url.QueryEscape(gw.base+"/mcp"))
+	tb.do(tb.waitJS(`document.querySelector("#probe-result .ok-panel")`))
+	if got := tb.text("#probe-result"); !strings.Contains(got, "executor") {
+		t.Errorf("the probe reads %q", got)
+	}
+	tb.fill(`#add-form input[name=slug]`, "self-mcp")
+	tb.screenshot("add-mcp-probed")
+	tb.click("#add")
+	tb.do(tb.waitJS(`location.pathname === "/integrations/self-mcp"`), tb.settled())
+	t.Cleanup(func() { gw.api(t, "DELETE", "/api/integrations/self-mcp", nil, nil) })
+	if got := tb.text(".title-row .tag"); got != "MCP server" {
+		t.Errorf("the new integration's kind reads %q", got)
+	}
+
+	// A GraphQL endpoint, read by introspection.
+	gql := graphQLServer(t)
+	tb.open("/integrations/add/graphql")
+	tb.fill("#graphql-endpoint", gql.URL+"/graphql")
+	tb.fill(`#add-form input[name=name]`, "Greeter")
+	tb.click("#add")
+	tb.do(tb.waitJS(`location.pathname === "/integrations/greeter"`), tb.settled())
+	t.Cleanup(func() { gw.api(t, "DELETE", "/api/integrations/greeter", nil, nil) })
+	var in struct {
+		Kind      string `json:"kind"`
+		ToolCount int    `json:"toolCount"`
+	}
+	gw.mustAPI(t, "GET", "/api/integrations/greeter", nil, &in)
+	if in.Kind != "graphql" || in.ToolCount == 0 {
+		t.Errorf("the GraphQL integration = %+v", in)
+	}
+
+	// An endpoint that is not one shows the API's sentence.
+	tb.open("/integrations/add/graphql")
+	tb.fill("#graphql-endpoint", gql.URL+"/nothing-here")
+	tb.fill(`#add-form input[name=name]`, "Nothing")
+	tb.click("#add")
+	tb.do(tb.waitJS(`document.querySelector("#add-form .alert:not([hidden])")`))
+	if msg := tb.text("#add-form .alert"); msg == "" || !strings.HasSuffix(msg, ".") {
+		t.Errorf("the error reads %q", msg)
+	}
+	tb.screenshot("add-graphql-error")
 }

@@ -22,6 +22,8 @@ import (
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
+	"github.com/graph-gophers/graphql-go"
+	"github.com/graph-gophers/graphql-go/relay"
 )
 
 // The browser tests drive Debian's chromium against one gateway started from
@@ -286,7 +288,16 @@ func addPetIntegration(t *testing.T, p *petAPI, slug string) string {
 	t.Helper()
 	gw.mustAPI(t, "POST", "/api/openapi/specs", map[string]any{"spec": map[string]any{"kind": "url", "url": p.URL + "/openapi.json"}, "slug": slug}, nil)
 	gw.mustAPI(t, "POST", "/api/connections", map[string]any{"owner": "org", "name": "main", "integration": slug, "template": "apikey-0", "value": p.key}, nil)
-	t.Cleanup(func() { gw.api(t, "DELETE", "/api/integrations/"+slug, nil, nil) })
+	t.Cleanup(func() {
+		gw.api(t, "DELETE", "/api/integrations/"+slug, nil, nil)
+		var rules []struct{ ID, Owner, Pattern string }
+		gw.api(t, "GET", "/api/policies", nil, &rules)
+		for _, r := range rules {
+			if strings.HasPrefix(r.Pattern, slug+".") {
+				gw.api(t, "DELETE", "/api/policies/"+r.ID, map[string]any{"owner": r.Owner}, nil)
+			}
+		}
+	})
 	return "tools." + slug + ".org.main."
 }
 
@@ -611,3 +622,41 @@ func (tb *tab) noXSS(where string) {
 		tb.t.Errorf("%s: %d elements were created from upstream markup", where, n)
 	}
 }
+
+// jsPath writes a tool address as a JavaScript expression, with brackets
+// for segments that are not identifiers (slugs may hold '-').
+func jsPath(address string) string {
+	segs := strings.Split(strings.TrimPrefix(address, "tools."), ".")
+	var b strings.Builder
+	b.WriteString("tools")
+	for _, s := range segs {
+		ident := s != "" && !strings.ContainsAny(s[:1], "0123456789")
+		for _, r := range s {
+			if !(r == '_' || r == '$' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+				ident = false
+			}
+		}
+		if ident {
+			b.WriteString("." + s)
+		} else {
+			fmt.Fprintf(&b, "[%q]", s)
+		}
+	}
+	return b.String()
+}
+
+// graphQLServer is a tiny GraphQL endpoint at /graphql that allows
+// introspection.
+func graphQLServer(t *testing.T) *httptest.Server {
+	t.Helper()
+	schema := graphql.MustParseSchema(`type Query { hello(name: String!): String! }`, &greeter{})
+	mux := http.NewServeMux()
+	mux.Handle("/graphql", &relay.Handler{Schema: schema})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+type greeter struct{}
+
+func (*greeter) Hello(args struct{ Name string }) string { return "Hello, " + args.Name }

@@ -24,7 +24,7 @@ export function el(tag, attrs = {}, ...children) {
 
 function append(node, children) {
   for (const c of children) {
-    if (c === null || c === undefined || c === false) continue;
+    if (c === null || c === undefined || c === false || c === '') continue;
     if (Array.isArray(c)) append(node, c);
     else node.append(c instanceof Node ? c : document.createTextNode(String(c)));
   }

@@ -3,6 +3,7 @@
 import { ACTIONS, actionLabel, api, busy, el, errorPanel, field, loading, select, when } from '../lib.js';
 
 const KINDS = [['', 'Everything'], ['call', 'Tool calls'], ['approval', 'Approvals'], ['policy', 'Policy changes']];
+const KIND_LABEL = { call: 'Call', approval: 'Approval', policy: 'Policy' };
 const FILTERS = ['kind', 'decision', 'outcome', 'address', 'principal', 'since', 'until'];
 
 export async function render(ctx) {
@@ -17,11 +18,14 @@ export async function render(ctx) {
   const until = el('input', { type: 'datetime-local', name: 'until', value: toLocalInput(q.get('until')) });
   const apply = el('button', { type: 'submit', class: 'primary', id: 'apply-filters' }, 'Apply');
   const reset = el('button', { type: 'button' }, 'Reset');
-  const form = el('form', { class: 'panel filters', 'aria-label': 'Filters' },
+  const form = el('form', { class: 'filters', 'aria-label': 'Filters' },
     el('div', { class: 'filter-grid' },
       field('Kind', kind), field('Decision', decision), field('Outcome', outcome),
       field('Tool', address), field('Principal', principal), field('From', since), field('To', until)),
     el('div', { class: 'actions' }, reset, apply));
+  const active = FILTERS.filter((f) => q.get(f)).length;
+  const filters = el('details', { class: 'panel filter-panel', open: active > 0 || matchMedia('(min-width: 641px)').matches },
+    el('summary', {}, 'Filters', active ? el('span', { class: 'n' }, String(active)) : null), form);
   const body = el('tbody', {});
   const table = el('div', { class: 'table-wrap' }, el('table', { class: 'log', id: 'activity' },
     el('caption', { class: 'visually-hidden' }, 'Audit log, newest first'),
@@ -33,7 +37,7 @@ export async function render(ctx) {
   ctx.main.replaceChildren(
     el('div', { class: 'page-head' }, el('div', {}, el('h1', {}, 'Activity'),
       el('p', { class: 'lede' }, 'Every policy decision, tool call, approval and rule change. Arguments are kept only as a digest.'))),
-    form, region);
+    filters, region);
 
   let next = null;
   const params = () => {
@@ -85,13 +89,13 @@ export async function render(ctx) {
 
 function row(r) {
   return el('tr', { 'data-seq': String(r.seq) },
-    el('td', { class: 'nowrap' }, el('time', { datetime: new Date(r.time).toISOString() }, when(r.time))),
-    el('td', {}, r.kind),
-    el('td', { class: 'mono addr' }, r.address, r.pattern && r.kind !== 'policy' ? el('span', { class: 'sub' }, `rule ${r.pattern}`) : null),
-    el('td', {}, r.decision ? el('span', { class: `tag p-${r.decision}` }, actionLabel(r.decision)) : ''),
-    el('td', {}, el('span', { class: `tag o-${outcomeClass(r.outcome)}` }, r.outcome)),
-    el('td', { class: 'num' }, r.durationMs ? `${r.durationMs} ms` : ''),
-    el('td', {}, r.principal));
+    el('td', { class: 'nowrap', 'data-label': 'Time' }, el('time', { datetime: new Date(r.time).toISOString() }, when(r.time))),
+    el('td', { class: 'nowrap', 'data-label': 'Kind' }, KIND_LABEL[r.kind] || r.kind),
+    el('td', { class: 'mono addr', 'data-label': 'Tool' }, el('span', {}, r.address, r.pattern && r.kind !== 'policy' ? el('span', { class: 'sub' }, `rule ${r.pattern}`) : null)),
+    el('td', { 'data-label': 'Decision' }, r.decision ? el('span', { class: `tag p-${r.decision}` }, actionLabel(r.decision)) : ''),
+    el('td', { 'data-label': 'Outcome' }, el('span', { class: `tag o-${outcomeClass(r.outcome)}` }, r.outcome)),
+    el('td', { class: 'num', 'data-label': 'Duration' }, r.durationMs ? `${r.durationMs} ms` : ''),
+    el('td', { 'data-label': 'Who' }, r.principal));
 }
 
 function outcomeClass(o) {

@@ -33,14 +33,15 @@ export async function render(ctx) {
   const decline = el('button', { type: 'button', id: 'decline' }, 'Decline');
   const cancel = el('button', { type: 'button', id: 'cancel' }, 'Cancel');
   const actions = el('div', { class: 'actions' }, cancel, decline, approve);
+  const eyebrow = el('p', { class: 'eyebrow' }, 'User approval required');
   const card = el('section', { class: 'panel resume-card', 'aria-labelledby': 'resume-h' },
-    el('p', { class: 'eyebrow' }, 'User approval required'),
+    eyebrow,
     el('h1', { id: 'resume-h' }, 'Resume execution'),
     el('p', { class: 'approval-message' }, head),
     el('dl', { class: 'facts' },
       el('dt', {}, 'Tool'), el('dd', {}, el('code', { class: 'address', id: 'resume-address' }, p.address || '')),
       el('dt', {}, 'Execution'), el('dd', { class: 'mono' }, id)),
-    el('h2', {}, 'Arguments'),
+    el('h3', {}, 'Arguments'),
     el('pre', { class: 'code args', id: 'resume-args' }, pretty(p.args)),
     err);
   if (x.decided || x.status !== 'paused') {
@@ -59,6 +60,8 @@ export async function render(ctx) {
         el('p', {}, el('strong', {}, `${SENT[action]}.`), ' Return to your agent: it continues when it resumes. If it is not waiting, tell it:'),
         el('pre', { class: 'code' }, prompt),
         copyBtn));
+      eyebrow.textContent = 'Decision sent';
+      eyebrow.classList.add('done');
       copyBtn.focus();
       ctx.refreshApprovals();
     } catch (e) {
