@@ -1,13 +1,18 @@
 package console_test
 
 import (
+	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/mcpexecutor/executor/mcpproxy/oauth/oauthtest"
 )
 
 // The acceptance flows of the console, each driven through the pages as a
@@ -423,4 +428,64 @@ func TestAddAnMCPServerAndAGraphQLEndpoint(t *testing.T) {
 		t.Errorf("the error reads %q", msg)
 	}
 	tb.screenshot("add-graphql-error")
+}
+
+func TestConnectWithOAuthSignIn(t *testing.T) {
+	as := oauthtest.NewServer(t, oauthtest.Options{Scopes: []string{"pets:read"}})
+	as.AddClient("console-client", "console-secret", gw.base+"/api/oauth/callback")
+	// An API whose operations need a token from that server.
+	pets := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`[{"id":1,"name":"Oauthie"}]`))
+	})
+	mux := http.NewServeMux()
+	mux.Handle("/pets", as.ProtectResource(pets))
+	var up *httptest.Server
+	mux.HandleFunc("/openapi.json", func(w http.ResponseWriter, r *http.Request) {
+		_ = json.NewEncoder(w).Encode(map[string]any{
+			"openapi": "3.0.3", "info": map[string]any{"title": "OAuth Store", "version": "1"},
+			"servers": []any{map[string]any{"url": up.URL}},
+			"components": map[string]any{"securitySchemes": map[string]any{"login": map[string]any{"type": "oauth2", "flows": map[string]any{
+				"authorizationCode": map[string]any{"authorizationUrl": as.AuthorizationURL, "tokenUrl": as.TokenURL, "scopes": map[string]any{"pets:read": "Read pets"}}}}}},
+			"security": []any{map[string]any{"login": []any{"pets:read"}}},
+			"paths": map[string]any{"/pets": map[string]any{"get": map[string]any{"operationId": "listPets", "responses": map[string]any{"200": map[string]any{"description": "ok"}}}}},
+		})
+	})
+	up = httptest.NewServer(mux)
+	defer up.Close()
+	gw.mustAPI(t, "POST", "/api/openapi/specs", map[string]any{"spec": map[string]any{"kind": "url", "url": up.URL + "/openapi.json"}, "slug": "oauthstore"}, nil)
+	t.Cleanup(func() { gw.api(t, "DELETE", "/api/integrations/oauthstore", nil, nil) })
+
+	tb := newTab(t)
+	tb.open("/integrations/oauthstore")
+	tb.do(tb.waitJS(`document.querySelector("#connection-form")`))
+	tmpl := eval[string](tb, `[...document.querySelectorAll("#conn-template option")].find(o => o.textContent.toLowerCase().includes("oauth")).value`)
+	tb.choose("#conn-template", tmpl)
+	tb.do(tb.waitJS(`document.querySelector("#save-connection").textContent === "Sign in"`))
+	tb.click("#save-connection")
+	// No OAuth app is registered yet: the form asks for one.
+	tb.do(tb.waitJS(`document.querySelector(".oauth-client input[name=clientId]")`))
+	if cb := tb.text(".oauth-client code"); cb != gw.base+"/api/oauth/callback" {
+		t.Errorf("the callback URL to register reads %q", cb)
+	}
+	tb.fill(".oauth-client input[name=clientId]", "console-client")
+	tb.fill(".oauth-client input[name=clientSecret]", "console-secret")
+	tb.screenshot("integration-oauth-client")
+	tb.clickText("Register and sign in")
+	// The browser goes to the authorization server, which approves and
+	// sends it back to the gateway's callback.
+	tb.do(tb.waitJS(`location.pathname === "/api/oauth/callback" && document.readyState === "complete"`))
+	if got := eval[string](tb, `document.body.innerText`); !strings.Contains(got, "Connected") {
+		t.Fatalf("the callback page reads %q", got)
+	}
+	tb.screenshot("oauth-connected")
+	tb.do(chromedp.Click(chromedp.CSS("a.button"), chromedp.NodeVisible), tb.waitJS(`location.pathname === "/integrations/oauthstore"`), tb.settled())
+	tb.do(tb.waitJS(`document.querySelector("#connections .conn")`))
+	if html := eval[string](tb, `document.documentElement.outerHTML`); strings.Contains(html, "console-secret") {
+		t.Error("the client secret is in the page")
+	}
+	a := newAgent(t, "")
+	if r := a.execute(`return await tools.oauthstore.org.main.pets.listPets({})`); !strings.Contains(r.text(), "Oauthie") {
+		t.Errorf("calling with the OAuth connection returned %s", r.text())
+	}
 }

@@ -515,14 +515,21 @@ func (tb *tab) settled() chromedp.Action[chromedp.Void] {
 	return tb.waitJS(`document.readyState === "complete" && document.querySelector("main h1") && !document.querySelector("[aria-busy=true]")`)
 }
 
-// waitJS waits until a JavaScript expression is truthy.
+// waitJS waits until a JavaScript expression is truthy, across page loads.
 func (tb *tab) waitJS(expr string) chromedp.Action[chromedp.Void] {
 	return func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
-		_, err := chromedp.Poll[any](expr, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(15*time.Second))(ctx, t)
-		if err != nil {
-			return chromedp.Void{}, fmt.Errorf("waiting for %s: %w", expr, err)
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			_, err := chromedp.Poll[any](expr, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(time.Until(deadline)))(ctx, t)
+			if err == nil {
+				return chromedp.Void{}, nil
+			}
+			// A navigation ends the poll; poll again in the new page.
+			if time.Now().After(deadline) || ctx.Err() != nil || !strings.Contains(err.Error(), "navigated") && !strings.Contains(err.Error(), "context") {
+				return chromedp.Void{}, fmt.Errorf("waiting for %s: %w", expr, err)
+			}
+			time.Sleep(50 * time.Millisecond)
 		}
-		return chromedp.Void{}, nil
 	}
 }
 
