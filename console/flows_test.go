@@ -448,7 +448,7 @@ func TestConnectWithOAuthSignIn(t *testing.T) {
 			"components": map[string]any{"securitySchemes": map[string]any{"login": map[string]any{"type": "oauth2", "flows": map[string]any{
 				"authorizationCode": map[string]any{"authorizationUrl": as.AuthorizationURL, "tokenUrl": as.TokenURL, "scopes": map[string]any{"pets:read": "Read pets"}}}}}},
 			"security": []any{map[string]any{"login": []any{"pets:read"}}},
-			"paths": map[string]any{"/pets": map[string]any{"get": map[string]any{"operationId": "listPets", "responses": map[string]any{"200": map[string]any{"description": "ok"}}}}},
+			"paths":    map[string]any{"/pets": map[string]any{"get": map[string]any{"operationId": "listPets", "responses": map[string]any{"200": map[string]any{"description": "ok"}}}}},
 		})
 	})
 	up = httptest.NewServer(mux)
