@@ -3,7 +3,7 @@
 // followed with history.pushState; the server answers any extension-less
 // path with index.html, so a reload or a shared link lands on the same page.
 
-import { api, el, errorPanel } from './lib.js';
+import { api, el, errorPanel, initials } from './lib.js';
 
 const main = document.getElementById('main');
 const who = document.getElementById('who');
@@ -132,11 +132,6 @@ async function start() {
   await render();
   refreshApprovals();
   setInterval(() => { if (!document.hidden) refreshApprovals(); }, 15000);
-}
-
-function initials(name) {
-  const parts = String(name).replace(/@.*/, '').split(/[\s._-]+/).filter(Boolean);
-  return ((parts[0] || '?')[0] + (parts[1] ? parts[1][0] : '')).toUpperCase();
 }
 
 start();

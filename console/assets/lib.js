@@ -229,3 +229,14 @@ export function jsPath(address) {
   const segs = address.replace(/^tools\./, '').split('.');
   return 'tools' + segs.map((s) => (identifier(s) ? '.' + s : `[${JSON.stringify(s)}]`)).join('');
 }
+
+/** initials are the one or two letters of a name's avatar. */
+export function initials(name) {
+  const parts = String(name).replace(/@.*/, '').split(/[\s._-]+/).filter(Boolean);
+  return ((parts[0] || '?')[0] + (parts[1] ? parts[1][0] : '')).toUpperCase();
+}
+
+/** headline is an approval message without its trailing argument dump (the page shows the arguments itself). */
+export function headline(message, address) {
+  return message ? message.split('\n\nArguments:')[0] : `Approve ${address}?`;
+}

@@ -3,7 +3,7 @@
 // policy (Always run / Require approval / Block, written as organization
 // rules), and the selected tool's schema and Run panel.
 
-import { ACTIONS, alertBox, api, busy, copy, el, errorPanel, jsPath, loading, ownerLabel, pretty, toast } from './lib.js';
+import { ACTIONS, alertBox, api, busy, copy, el, errorPanel, headline, jsPath, loading, ownerLabel, pretty, toast } from './lib.js';
 
 /**
  * toolBrowser renders the tree and the detail pane into a container.
@@ -65,13 +65,16 @@ export function toolBrowser(ctx, opts = {}) {
 
   function renderChildren(n, depth, many) {
     const items = [];
-    for (const g of [...n.groups.values()].sort(byLabel)) items.push(renderGroup(g, depth, many));
+    // Built-in tools come after the integrations, folded.
+    const groups = [...n.groups.values()].sort((a, b) => (a.key === 'executor') - (b.key === 'executor') || byLabel(a, b));
+    for (const g of groups) items.push(renderGroup(g, depth, many));
     for (const t of [...n.leaves.values()].sort(byLabel)) items.push(renderLeaf(t));
     return items;
   }
 
   function renderGroup(g, depth, many) {
-    const open = !collapsedByUser.has(g.key) && (expanded.has(g.key) || !many || depth < 1);
+    const folded = g.key === 'executor' || many && depth >= 1;
+    const open = !collapsedByUser.has(g.key) && (expanded.has(g.key) || !folded);
     const list = el('ul', { hidden: !open }, renderChildren(g, depth + 1, many));
     const twisty = el('button', { type: 'button', class: 'twisty', 'aria-expanded': String(open) },
       el('span', { class: 'chev', 'aria-hidden': 'true' }),
@@ -228,7 +231,7 @@ export function runPanel(t) {
       decline.addEventListener('click', () => decide('decline', decline));
       out.replaceChildren(el('div', { class: 'result paused' },
         el('p', { class: 'result-status' }, el('span', { class: 'tag p-require_approval' }, 'Waiting for approval')),
-        el('p', {}, i.message ? i.message.split('\n\nArguments:')[0] : 'A call needs approval.'),
+        el('p', {}, headline(i.message, i.address)),
         i.args !== undefined ? el('pre', { class: 'code' }, pretty(i.args)) : null,
         decideBox));
       return;

@@ -1,9 +1,9 @@
 // Account: who is signed in, and how.
 
-import { api, el, errorPanel } from '../lib.js';
+import { api, el, errorPanel, initials } from '../lib.js';
 
 const KIND = {
-  local: 'Local administrator',
+  local: 'Local mode: signed in automatically',
   user: 'Person signed in through Cloudflare Access',
   service: 'Service token',
 };
@@ -24,7 +24,7 @@ export async function render(ctx) {
     el('div', { class: 'page-head' }, el('div', {}, el('h1', {}, 'Account'))),
     el('section', { class: 'panel account', 'aria-labelledby': 'who-h' },
       el('div', { class: 'account-head' },
-        el('span', { class: 'avatar big', 'aria-hidden': 'true' }, (u.name || u.email || u.id || '?').slice(0, 1).toUpperCase()),
+        el('span', { class: 'avatar big', 'aria-hidden': 'true' }, initials(u.name || u.email || u.id || '?')),
         el('div', {}, el('h2', { id: 'who-h' }, u.name || u.email || u.id), el('p', { class: 'muted' }, KIND[u.kind] || u.kind))),
       el('dl', { class: 'facts' },
         el('dt', {}, 'Email'), el('dd', {}, u.email || '—'),

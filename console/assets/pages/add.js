@@ -170,23 +170,26 @@ function mcp(ctx) {
   const remoteTransport = select([['auto', 'Automatic (streamable HTTP, then SSE)'], ['streamable-http', 'Streamable HTTP'], ['sse', 'HTTP + SSE (legacy)']], 'auto', { name: 'remoteTransport' });
   const command = el('input', { name: 'command', placeholder: 'npx', autocomplete: 'off', class: 'mono' });
   const args = el('input', { name: 'args', placeholder: '-y @modelcontextprotocol/server-everything', autocomplete: 'off', class: 'mono' });
-  const remote = el('div', {}, field('Endpoint', endpoint), field('Transport', remoteTransport));
+  const probeBtn = el('button', { type: 'button', id: 'probe' }, 'Probe');
+  const endpointField = field('Endpoint', endpoint, 'Probing connects without credentials and reads the server’s name and sign-in needs.');
+  const endpointRow = el('div', { class: 'input-row' });
+  endpoint.replaceWith(endpointRow);
+  endpointRow.append(endpoint, probeBtn);
+  const remote = el('div', {}, endpointField, field('Transport', remoteTransport));
   const stdio = el('div', { hidden: true }, field('Command', command), field('Arguments', args, 'Separated by spaces.'));
   transport.addEventListener('change', () => {
     remote.hidden = transport.value !== 'remote';
     stdio.hidden = transport.value === 'remote';
-    probeBtn.hidden = transport.value !== 'remote';
   });
   const names = nameFields();
   const description = el('input', { name: 'description', autocomplete: 'off' });
   const auth = authFields(true);
   const probeOut = el('div', { id: 'probe-result', 'aria-live': 'polite' });
   const err = alertBox();
-  const probeBtn = el('button', { type: 'button', id: 'probe' }, 'Probe');
   const addBtn = el('button', { type: 'submit', class: 'primary', id: 'add' }, 'Add MCP server');
   const form = el('form', { class: 'panel', id: 'add-form' },
     field('Runs as', transport), remote, stdio, probeOut, names.nodes, field('Description', description), auth.nodes, err,
-    el('div', { class: 'actions' }, probeBtn, addBtn));
+    el('div', { class: 'actions' }, addBtn));
 
   probeBtn.addEventListener('click', async () => {
     err.show('');

@@ -1,7 +1,7 @@
 // Approvals: paused executions waiting for a person, with the exact call
 // and its arguments.
 
-import { alertBox, api, busy, el, errorPanel, loading, pretty, relative, when } from '../lib.js';
+import { alertBox, api, busy, el, errorPanel, headline, loading, pretty, relative, when } from '../lib.js';
 
 const MODE = { browser: 'Browser approval', model: 'Agent asks in chat', native: 'Native elicitation', console: 'Console run' };
 
@@ -55,7 +55,7 @@ export async function render(ctx) {
     const approve = el('button', { type: 'button', class: 'primary', 'data-action': 'accept' }, 'Approve');
     const decline = el('button', { type: 'button', 'data-action': 'decline' }, 'Decline');
     const actions = el('div', { class: 'actions' }, decline, approve);
-    const head = x.message ? x.message.split('\n\nArguments:')[0] : `Approve ${x.address}?`;
+    const head = headline(x.message, x.address);
     const c = el('article', { class: 'panel approval', 'data-execution': x.executionId, 'aria-labelledby': `ap-${x.executionId}` },
       el('div', { class: 'approval-head' },
         el('code', { class: 'address', id: `ap-${x.executionId}` }, x.address),

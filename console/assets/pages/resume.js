@@ -1,7 +1,7 @@
 // The browser-mode approval page an agent links to:
 // /resume/<executionId>?mcp_session_id=<session>.
 
-import { alertBox, api, busy, copy, el, loading, pretty } from '../lib.js';
+import { alertBox, api, busy, copy, el, headline, loading, pretty } from '../lib.js';
 
 const SENT = { accept: 'Approval sent', decline: 'Decline sent', cancel: 'Cancel sent' };
 
@@ -27,7 +27,7 @@ export async function render(ctx) {
     return;
   }
   const p = x.pending || {};
-  const head = p.message ? p.message.split('\n\nArguments:')[0] : `Approve ${p.address}?`;
+  const head = headline(p.message, p.address);
   const err = alertBox();
   const approve = el('button', { type: 'button', class: 'primary', id: 'approve' }, 'Approve');
   const decline = el('button', { type: 'button', id: 'decline' }, 'Decline');
