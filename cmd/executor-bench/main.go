@@ -7,7 +7,7 @@
 // upstream measured in the same run, and the issues' targets met or not.
 //
 //	go run ./cmd/executor-bench                 # full run, under five minutes
-//	go run ./cmd/executor-bench -duration 2s    # the same in under a minute
+//	go run ./cmd/executor-bench -duration 1s -imports 1 -gobench off  # the same rows in under a minute
 //	go run ./cmd/executor-bench -short          # CI smoke: every scenario completes
 //	go run ./cmd/executor-bench -out BENCHMARKS.md   # also rewrite the file's results section
 //

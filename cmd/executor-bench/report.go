@@ -22,7 +22,7 @@ type results struct {
 	machine  machine
 	revision string
 
-	idleRSS, registeredRSS, afterImportRSS, finalPeak int64
+	idleRSS, registeredRSS, afterImportRSS int64
 
 	rows  []*measurement
 	pairs [][2]*measurement // measured alternately at one client

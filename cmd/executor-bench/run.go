@@ -174,7 +174,6 @@ func run(ctx context.Context, o options, stdout, progress io.Writer) (*summary, 
 		}
 	}
 
-	b.res.finalPeak, _ = peakRSS(b.gw.pid()) // since the last reset
 	b.res.machine.loadEnd = loadAverage()
 	b.res.took = time.Since(b.res.started)
 

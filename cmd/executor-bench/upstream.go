@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -130,7 +129,3 @@ func writeStubJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("X-Ratelimit-Remaining", "42")
 	_, _ = w.Write(b)
 }
-
-// errSkipped marks a scenario that could not run on this machine (not a
-// failure).
-var errSkipped = errors.New("skipped")
