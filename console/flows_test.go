@@ -91,6 +91,24 @@ func TestCreateAConnectionWithAnAPIKey(t *testing.T) {
 	tb.do(tb.waitJS(`document.querySelectorAll("#tool-tree .tool-name").length === 2`))
 	tb.screenshot("integration-detail")
 
+	// A second, personal connection sits beside the organization's.
+	tb.click("#add-connection")
+	tb.choose("#conn-owner", "user")
+	tb.fill("#conn-name", "mine")
+	tb.fill("#connection-form input.secret", api.key)
+	tb.click("#save-connection")
+	tb.do(tb.waitJS(`document.querySelectorAll("#connections .conn").length === 2`), tb.settled())
+	if got := tb.text("#connections"); !strings.Contains(got, "tools.keystore.user.mine") || !strings.Contains(got, "Personal") {
+		t.Errorf("the connections read %q", got)
+	}
+	// Refresh one, remove the other (confirming in the dialog).
+	tb.click(`#connections .conn button.small:not(.danger)`)
+	tb.do(tb.waitJS(`document.querySelector("#toast.show") && document.querySelector("#toast").textContent.includes("2 tools")`), tb.settled())
+	eval[bool](tb, `([...document.querySelectorAll("#connections .conn")].find(c => c.textContent.includes("user.mine")).querySelector("button.danger").click(), true)`)
+	tb.do(tb.waitJS(`document.querySelector("dialog[open]")`))
+	tb.click(`dialog[open] button[value=ok]`)
+	tb.do(tb.waitJS(`document.querySelectorAll("#connections .conn").length === 1`), tb.settled())
+
 	// The connection works: an agent's call reaches the API with the key.
 	a := newAgent(t, "")
 	r := a.execute(`return await tools.keystore.org.main.pets.listPets({})`)
@@ -400,6 +418,18 @@ func TestAddAnMCPServerAndAGraphQLEndpoint(t *testing.T) {
 	if got := tb.text(".title-row .tag"); got != "MCP server" {
 		t.Errorf("the new integration's kind reads %q", got)
 	}
+	// Rename it, then delete it with the confirmation dialog.
+	tb.clickText("Edit")
+	tb.fill(`#edit-integration input[name=name]`, "Myself")
+	tb.clickText("Save")
+	tb.do(tb.waitJS(`document.querySelector("main h1").textContent === "Myself"`))
+	tb.click("#delete-integration")
+	tb.do(tb.waitJS(`document.querySelector("dialog[open]")`))
+	tb.click(`dialog[open] button[value=ok]`)
+	tb.do(tb.waitJS(`location.pathname === "/"`), tb.settled())
+	if code := gw.api(t, "GET", "/api/integrations/self-mcp", nil, nil); code != 404 {
+		t.Errorf("after deleting, GET the integration = %d", code)
+	}
 
 	// A GraphQL endpoint, read by introspection.
 	gql := graphQLServer(t)
@@ -488,4 +518,37 @@ func TestConnectWithOAuthSignIn(t *testing.T) {
 	if r := a.execute(`return await tools.oauthstore.org.main.pets.listPets({})`); !strings.Contains(r.text(), "Oauthie") {
 		t.Errorf("calling with the OAuth connection returned %s", r.text())
 	}
+}
+
+func TestLinksNavigateInThePageAndTheBackButtonWorks(t *testing.T) {
+	tb := newTab(t)
+	tb.open("/")
+	eval[bool](tb, `(window.__sameDocument = true)`)
+	for _, p := range []string{"/tools", "/policies", "/approvals", "/activity", "/account", "/"} {
+		tb.click(fmt.Sprintf(`#nav a[href=%q]`, p))
+		tb.do(tb.waitJS(fmt.Sprintf(`location.pathname === %q && document.querySelector('#nav a[href=%q]').getAttribute("aria-current") === "page"`, p, p)), tb.settled())
+	}
+	tb.do(chromedp.NavigateBack(), tb.waitJS(`location.pathname === "/account" && document.querySelector("main h1").textContent === "Account"`))
+	if !eval[bool](tb, `window.__sameDocument === true`) {
+		t.Error("following console links reloaded the page")
+	}
+	if title := eval[string](tb, `document.title`); title != "Account · Executor" {
+		t.Errorf("the title reads %q", title)
+	}
+}
+
+func TestActionsShowProgressWhileTheyWait(t *testing.T) {
+	release := make(chan struct{})
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-release
+		http.NotFound(w, r)
+	}))
+	defer slow.Close()
+	defer close(release)
+	tb := newTab(t)
+	tb.open("/")
+	tb.fill("#find", slow.URL+"/openapi.json")
+	tb.click(`form.search button[type=submit]`)
+	tb.do(tb.waitJS(`document.querySelector("form.search").getAttribute("aria-busy") === "true" && document.querySelector("form.search button[type=submit]").disabled`))
+	tb.screenshot("progress-detect")
 }

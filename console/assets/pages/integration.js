@@ -41,7 +41,7 @@ function header(ctx, integ, refresh) {
   const description = el('input', { name: 'description', value: integ.description || '', autocomplete: 'off' });
   const save = el('button', { type: 'submit', class: 'primary' }, 'Save');
   const cancel = el('button', { type: 'button' }, 'Cancel');
-  const form = el('form', { class: 'panel', hidden: true }, el('div', { class: 'grid2' }, field('Name', name), field('Description', description)),
+  const form = el('form', { class: 'panel', id: 'edit-integration', hidden: true }, el('div', { class: 'grid2' }, field('Name', name), field('Description', description)),
     el('div', { class: 'actions' }, cancel, save));
   edit.addEventListener('click', () => { form.hidden = false; name.focus(); });
   cancel.addEventListener('click', () => { form.hidden = true; edit.focus(); });
@@ -113,6 +113,10 @@ function connections(ctx, integ, changed) {
     }
     draw();
     if ((!items.length || ctx.query.get('addConnection')) && !formBox.firstChild) openForm(false);
+    if (ctx.query.get('addConnection')) {
+      ctx.query.delete('addConnection');
+      history.replaceState(null, '', location.pathname + (ctx.query.toString() ? '?' + ctx.query : ''));
+    }
   }
 
   function draw() {
