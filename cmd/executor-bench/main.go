@@ -57,6 +57,9 @@ func main() {
 	if err != nil {
 		os.Exit(2)
 	}
+	// A closed stdout or stderr (| head) must not kill the harness before it
+	// has stopped the gateway and removed its folder.
+	signal.Ignore(syscall.SIGPIPE)
 	ctx, cancel := context.WithCancel(context.Background())
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
