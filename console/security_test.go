@@ -26,7 +26,7 @@ func TestUpstreamMarkupRendersAsTextOnEveryPage(t *testing.T) {
 	if !strings.HasPrefix(list, prefix) {
 		t.Fatalf("unexpected address %s", list)
 	}
-	gw.mustAPI(t, "PATCH", "/api/connections/org/evilstore/main", map[string]any{"identityLabel": imgXSS, "description": scriptXSS}, nil)
+	gw.mustAPI(t, "PATCH", "/api/connections/org/evilstore/main", map[string]any{"identityLabel": imgXSS + " \x1b[31mred", "description": scriptXSS}, nil)
 	gw.mustAPI(t, "PATCH", "/api/integrations/evilstore", map[string]any{"description": scriptXSS}, nil)
 
 	// A rule whose pattern is markup (patterns may hold anything but white space).
@@ -55,7 +55,8 @@ func TestUpstreamMarkupRendersAsTextOnEveryPage(t *testing.T) {
 	}{
 		{"integrations", "/", `document.querySelector(".integration-card")`, []string{imgXSS, scriptXSS}},
 		{"add-preview", "/integrations/add/openapi?url=" + url.QueryEscape(api.URL+"/openapi.json"), `document.querySelector("#preview-result h2")`, []string{imgXSS}},
-		{"integration", "/integrations/evilstore?tool=" + url.QueryEscape(list), `document.querySelector("#input-ts")`, []string{imgXSS, scriptXSS}},
+		// A control character (an ANSI escape) shows as its control picture.
+		{"integration", "/integrations/evilstore?tool=" + url.QueryEscape(list), `document.querySelector("#input-ts")`, []string{imgXSS, scriptXSS, "\u241b[31mred"}},
 		{"tools", "/tools?tool=" + url.QueryEscape(list), `document.querySelector("#input-ts")`, []string{imgXSS}},
 		{"policies", "/policies", `document.querySelector("#policies section")`, []string{rulePattern}},
 		{"approvals", "/approvals", fmt.Sprintf(`document.querySelector('article[data-execution=%q]')`, id), []string{imgXSS, scriptXSS}},

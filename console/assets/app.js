@@ -47,6 +47,7 @@ async function render() {
     else a.removeAttribute('aria-current');
   }
   document.body.classList.remove('nav-open');
+  document.getElementById('menu-toggle').setAttribute('aria-expanded', 'false');
   const ctx = {
     params: route ? path.match(route.path).slice(1).map(decodeURIComponent) : [],
     query: new URLSearchParams(location.search),
@@ -100,6 +101,14 @@ document.addEventListener('click', (e) => {
   navigate(url.pathname + url.search + url.hash);
 });
 window.addEventListener('popstate', () => render());
+document.addEventListener('keydown', (e) => {
+  if (e.key === 'Escape' && document.body.classList.contains('nav-open')) {
+    document.body.classList.remove('nav-open');
+    const toggle = document.getElementById('menu-toggle');
+    toggle.setAttribute('aria-expanded', 'false');
+    toggle.focus();
+  }
+});
 
 document.getElementById('menu-toggle').addEventListener('click', (e) => {
   const open = document.body.classList.toggle('nav-open');

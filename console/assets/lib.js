@@ -26,8 +26,17 @@ function append(node, children) {
   for (const c of children) {
     if (c === null || c === undefined || c === false || c === '') continue;
     if (Array.isArray(c)) append(node, c);
-    else node.append(c instanceof Node ? c : document.createTextNode(String(c)));
+    else node.append(c instanceof Node ? c : document.createTextNode(visible(String(c))));
   }
+}
+
+/**
+ * visible shows control characters (an ANSI escape in a tool name, say) as
+ * their Unicode control pictures instead of passing them to the page.
+ */
+export function visible(s) {
+  // eslint-disable-next-line no-control-regex
+  return s.replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, (ch) => String.fromCharCode(ch === '\u007f' ? 0x2421 : 0x2400 + ch.charCodeAt(0)));
 }
 
 /** An error the API answered with; message is its `error` sentence. */
