@@ -368,7 +368,9 @@ func (a *agent) rpc(ctx context.Context, method string, params any) (json.RawMes
 	b, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": a.id, "method": method, "params": params})
 	res, err := a.post(ctx, b)
 	if err != nil {
-		a.t.Errorf("%s: %v", method, err)
+		if ctx.Err() == nil { // a call cut short by the test's end is not a failure
+			a.t.Errorf("%s: %v", method, err)
+		}
 		return nil, nil
 	}
 	defer res.Body.Close()
