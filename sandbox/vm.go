@@ -11,6 +11,7 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
 )
 
 //go:embed prelude.js
@@ -62,7 +63,11 @@ type vm struct {
 // bytes, creates the QuickJS runtime, installs the interrupt handler and the
 // host function, and evaluates the prelude.
 func (e *Engine) newVM() (_ *vm, err error) {
-	mod, err := e.machine.rt.InstantiateModule(context.Background(), e.machine.compiled,
+	ctx := context.Background()
+	if a := memoryAllocator(); a != nil {
+		ctx = experimental.WithMemoryAllocator(ctx, a)
+	}
+	mod, err := e.machine.rt.InstantiateModule(ctx, e.machine.compiled,
 		wazero.NewModuleConfig().WithName("").WithStartFunctions())
 	if err != nil {
 		return nil, fmt.Errorf("instantiating QuickJS: %w", err)
