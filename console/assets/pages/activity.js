@@ -27,7 +27,7 @@ export async function render(ctx) {
   const filters = el('details', { class: 'panel filter-panel', open: active > 0 || matchMedia('(min-width: 641px)').matches },
     el('summary', {}, 'Filters', active ? el('span', { class: 'n' }, String(active)) : null), form);
   const body = el('tbody', {});
-  const table = el('div', { class: 'table-wrap' }, el('table', { class: 'log', id: 'activity' },
+  const table = el('div', { class: 'table-wrap' }, el('table', { class: 'log stack', id: 'activity' },
     el('caption', { class: 'visually-hidden' }, 'Audit log, newest first'),
     el('thead', {}, el('tr', {}, ['Time', 'Kind', 'Tool or rule', 'Decision', 'Outcome', 'Duration', 'Who'].map((h) => el('th', { scope: 'col' }, h)))),
     body));

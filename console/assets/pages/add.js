@@ -127,14 +127,14 @@ function openapi(ctx) {
         el('dt', {}, 'Authentication'), el('dd', { id: 'detected-auth' }, auth.length ? auth.map((a) => el('span', { class: 'block' }, a.label)) : 'None detected'),
         p.tags && p.tags.length ? [el('dt', {}, 'Tags'), el('dd', {}, p.tags.map((t) => el('span', { class: 'tag' }, t)))] : null),
       el('div', { class: 'table-wrap' },
-        el('table', { class: 'ops' },
+        el('table', { class: 'ops stack' },
           el('caption', { class: 'visually-hidden' }, 'Operations'),
           el('thead', {}, el('tr', {}, el('th', { scope: 'col' }, 'Method'), el('th', { scope: 'col' }, 'Path'), el('th', { scope: 'col' }, 'Tool'), el('th', { scope: 'col' }, 'Summary'))),
           el('tbody', {}, p.operations.map((o) => el('tr', {},
-            el('td', {}, el('span', { class: `method m-${o.method}` }, o.method.toUpperCase())),
-            el('td', { class: 'mono' }, o.path),
-            el('td', { class: 'mono' }, o.tool),
-            el('td', {}, o.summary || '', o.deprecated ? el('span', { class: 'tag' }, 'deprecated') : null))))))));
+            el('td', { 'data-label': 'Method' }, el('span', { class: `method m-${o.method}` }, o.method.toUpperCase())),
+            el('td', { class: 'mono', 'data-label': 'Path' }, o.path),
+            el('td', { class: 'mono', 'data-label': 'Tool' }, o.tool),
+            el('td', { 'data-label': 'Summary' }, el('span', {}, o.summary || '', o.deprecated ? el('span', { class: 'tag' }, 'deprecated') : null)))))))));
     names.set(p.title || '');
     servers.replaceChildren(...p.servers.map((s) => el('option', { value: s })));
     if (!baseURL.value && p.servers.length && isURL(p.servers[0])) baseURL.value = p.servers[0];
