@@ -48,5 +48,5 @@ func Example() {
 	fmt.Println(string(out))
 	// Output:
 	// get_forecast {"originalName":"Get-Forecast","annotations":{"readOnlyHint":false,"destructiveHint":false,"idempotentHint":false,"openWorldHint":true}}
-	// {"ok":true,"data":{"_meta":{"io.modelcontextprotocol/serverInfo":{"name":"weather","version":"1.0.0"}},"content":[{"type":"text","text":"Sunny in Oslo"}],"resultType":"complete"}}
+	// {"ok":true,"data":{"content":[{"type":"text","text":"Sunny in Oslo"}]}}
 }

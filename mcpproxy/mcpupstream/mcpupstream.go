@@ -55,6 +55,9 @@ type Options struct {
 	RestartBackoff, MaxRestartBackoff time.Duration
 	// CallTimeout bounds one call, and one handshake (default 120 s).
 	CallTimeout time.Duration
+	// PreferModern negotiates protocol 2026-07-28 (stateless) with servers
+	// that speak it, instead of a pooled 2025-11-25 session.
+	PreferModern bool
 }
 
 // Connection states shown by Status.

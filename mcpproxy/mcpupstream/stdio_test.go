@@ -316,7 +316,7 @@ func TestStdioToolsListChanged(t *testing.T) {
 }
 
 func TestStdioInputRequestsFailInsteadOfHanging(t *testing.T) {
-	k := newKind(t, Options{AllowStdio: true})
+	k := newKind(t, Options{AllowStdio: true, PreferModern: true})
 	c := stdioConn(t, nil, integration.Credential{})
 	cat := produce(t, k, c)
 	res := call(t, k, c, cat, "ask", nil)
