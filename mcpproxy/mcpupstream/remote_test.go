@@ -409,12 +409,6 @@ func TestConcurrentFirstCallsShareOneInitialize(t *testing.T) {
 }
 
 // boolInt is the discover probe a legacy upstream saw on the first connect.
-func boolInt(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
-}
 
 func TestToolsListChangedCallsToolsChanged(t *testing.T) {
 	for _, legacy := range []bool{true, false} {
