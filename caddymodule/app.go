@@ -6,6 +6,7 @@
 package caddymodule
 
 import (
+	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -98,6 +99,10 @@ type App struct {
 	reg      *registry
 	inst     *instance
 	acquired bool
+	// ready is closed when Start has the gateway running: Caddy starts its
+	// apps in no particular order, so the HTTP server may take requests a
+	// moment before.
+	ready chan struct{}
 }
 
 // CaddyModule returns the Caddy module information.
@@ -113,6 +118,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	a.ctx = ctx
 	a.logger = ctx.Logger()
 	a.reg = new(registry)
+	a.ready = make(chan struct{})
 	path := strings.TrimSpace(caddy.NewReplacer().ReplaceKnown(a.Storage, ""))
 	if path == "" {
 		path = filepath.Join(caddy.AppDataDir(), "executor", "executor.db")
@@ -208,6 +214,7 @@ func (a *App) Start() error {
 		return fmt.Errorf("applying declared integrations: %w", err)
 	}
 	a.logger.Info("executor state ready", zap.String("storage", a.path), zap.Bool("reused", loaded))
+	close(a.ready)
 	return nil
 }
 
@@ -338,12 +345,23 @@ func buildVersion() string {
 	return "dev"
 }
 
-// gateway returns the running gateway, or nil before Start.
-func (a *App) gateway() *mcpproxy.Gateway {
-	if a.inst == nil {
-		return nil
+// gateway returns the running gateway, waiting up to wait for Start to
+// finish; nil if it has not.
+func (a *App) gateway(ctx context.Context, wait time.Duration) *mcpproxy.Gateway {
+	select {
+	case <-a.ready:
+		return a.inst.gateway
+	default:
 	}
-	return a.inst.gateway
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-a.ready:
+		return a.inst.gateway
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	return nil
 }
 
 // instance is the state shared across reloads for one database path.
