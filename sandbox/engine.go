@@ -71,10 +71,12 @@ type Engine struct {
 	opts          Options
 	log           *slog.Logger
 	machine       *machine
-	interruptSlot uint32 // function-table index of the interrupt handler
-	prelude       []byte // bytecode of prelude.js, compiled by the first runtime
-	deliver       []byte // bytecode of "__sbx_deliver()"
-	jsMemoryLimit int    // QuickJS's own allocation limit, below the wasm cap
+	interruptSlot uint32        // function-table index of the interrupt handler
+	data          []dataSegment // the module's static data (see buildVM)
+	snap          *snapshot     // what new runtimes are made from; nil: built
+	prelude       []byte        // bytecode of prelude.js, compiled by the first runtime
+	deliver       []byte        // bytecode of "__sbx_deliver()"
+	jsMemoryLimit int           // QuickJS's own allocation limit, below the wasm cap
 
 	ready    chan *vm
 	programs *programCache
@@ -130,6 +132,7 @@ func New(opts Options) (*Engine, error) {
 		opts:          opts,
 		log:           opts.Logger,
 		interruptSlot: patched.interruptSlot,
+		data:          patched.data,
 		machine:       m,
 		jsMemoryLimit: int(opts.MemoryLimit*3/4) - opts.StackSize,
 		ready:         make(chan *vm, max(opts.Prebuilt, 1)),
@@ -138,10 +141,21 @@ func New(opts Options) (*Engine, error) {
 		closing:       make(chan struct{}),
 		retired:       make(chan *vm, 64),
 	}
-	first, err := e.newVM()
+	// The first runtime compiles the prelude, which leaves its heap unlike
+	// that of any later one; the template is the second (see snapshot.go).
+	first, err := e.buildVM()
+	if err == nil {
+		first.discard()
+		first, err = e.buildVM()
+	}
 	if err != nil {
 		m.close()
 		return nil, fmt.Errorf("sandbox: %w", err)
+	}
+	if e.snap, err = e.takeSnapshot(first); err != nil {
+		e.log.Error("sandbox: no snapshot of the first runtime; every runtime is built from scratch", "err", err)
+	} else if err := e.learnPages(e.snap); err != nil {
+		e.log.Error("sandbox: learning the pages a run touches", "err", err)
 	}
 	if opts.Prebuilt > 0 {
 		e.ready <- first
@@ -181,6 +195,7 @@ func (e *Engine) Close() error {
 			v.discard()
 		default:
 			e.machine.close()
+			e.snap.close()
 			return nil
 		}
 	}

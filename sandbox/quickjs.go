@@ -27,6 +27,7 @@ type machine struct {
 	rt       wazero.Runtime
 	cache    wazero.CompilationCache // nil without CacheDir
 	compiled wazero.CompiledModule
+	config   wazero.ModuleConfig // of every instance (read-only, shared)
 }
 
 type vmKey struct{}
@@ -34,7 +35,7 @@ type vmKey struct{}
 func newMachine(wasm []byte, cacheDir string) (*machine, error) {
 	ctx := context.Background()
 	cfg := wazero.NewRuntimeConfig()
-	m := &machine{}
+	m := &machine{config: wazero.NewModuleConfig().WithName("").WithStartFunctions()}
 	if cacheDir != "" {
 		cache, err := wazero.NewCompilationCacheWithDir(cacheDir)
 		if err != nil {
@@ -62,6 +63,10 @@ func newMachine(wasm []byte, cacheDir string) (*machine, error) {
 		return nil, fmt.Errorf("compiling QuickJS: %w", err)
 	}
 	m.compiled = compiled
+	if err := m.checkExports(); err != nil {
+		m.close()
+		return nil, err
+	}
 	return m, nil
 }
 
@@ -72,30 +77,46 @@ func (m *machine) close() {
 	}
 }
 
-// qjsFuncs are the C exports the sandbox calls.
+// export names a C export the sandbox calls; vm.call looks each up the
+// first time a runtime calls it (wazero gives every exported function its
+// own call stack, ≈10 KiB: most runs call only half of these).
+type export uint8
+
+// qjsFuncs are the C exports the sandbox calls (qjsExports).
 type qjsFuncs struct {
 	malloc, free, newQJS, getContext, createEvalOption, eval, compile,
 	hasException, getException, toCString, freeCString, freeValue,
 	getPropertyStr, newString, newFloat64, createFunctionProxy,
-	getGlobalObject, setPropertyStr api.Function
+	getGlobalObject, setPropertyStr export
 }
 
-func (m *machine) exports(mod api.Module) (*qjsFuncs, error) {
-	f := &qjsFuncs{}
-	for name, dst := range map[string]*api.Function{
-		"malloc": &f.malloc, "free": &f.free, "New_QJS": &f.newQJS, "QJS_GetContext": &f.getContext,
-		"QJS_CreateEvalOption": &f.createEvalOption, "QJS_Eval": &f.eval, "QJS_Compile2": &f.compile,
-		"JS_HasException": &f.hasException, "JS_GetException": &f.getException,
-		"QJS_ToCString": &f.toCString, "JS_FreeCString": &f.freeCString, "JS_FreeValue": &f.freeValue,
-		"JS_GetPropertyStr": &f.getPropertyStr, "QJS_NewString": &f.newString, "QJS_NewFloat64": &f.newFloat64,
-		"QJS_CreateFunctionProxy": &f.createFunctionProxy, "JS_GetGlobalObject": &f.getGlobalObject,
-		"JS_SetPropertyStr": &f.setPropertyStr,
-	} {
-		if *dst = mod.ExportedFunction(name); *dst == nil {
-			return nil, fmt.Errorf("QuickJS export %s is missing", name)
+var qjsExports = &qjsFuncs{
+	0, 1, 2, 3, 4, 5, 6,
+	7, 8, 9, 10, 11,
+	12, 13, 14, 15,
+	16, 17,
+}
+
+// exportNames are the names of the exports, by export.
+var exportNames = [...]string{
+	"malloc", "free", "New_QJS", "QJS_GetContext", "QJS_CreateEvalOption", "QJS_Eval", "QJS_Compile2",
+	"JS_HasException", "JS_GetException", "QJS_ToCString", "JS_FreeCString", "JS_FreeValue",
+	"JS_GetPropertyStr", "QJS_NewString", "QJS_NewFloat64", "QJS_CreateFunctionProxy",
+	"JS_GetGlobalObject", "JS_SetPropertyStr",
+}
+
+const numExports = len(exportNames)
+
+// checkExports fails unless the module exports every function in
+// exportNames.
+func (m *machine) checkExports() error {
+	defs := m.compiled.ExportedFunctions()
+	for _, name := range exportNames {
+		if defs[name] == nil {
+			return fmt.Errorf("QuickJS export %s is missing", name)
 		}
 	}
-	return f, nil
+	return nil
 }
 
 // QuickJS eval flags.
@@ -112,8 +133,15 @@ func (e *trapError) Error() string { return e.err.Error() }
 func (e *trapError) Unwrap() error { return e.err }
 
 // call invokes a C export; a trap panics with *trapError, which Run recovers.
-func (v *vm) call(f api.Function, args ...uint64) uint64 {
-	res, err := f.Call(v.callCtx, args...)
+func (v *vm) call(f export, args ...uint64) uint64 {
+	fn := v.fns[f]
+	if fn == nil {
+		if fn = v.mod.ExportedFunction(exportNames[f]); fn == nil {
+			panic(&trapError{fmt.Errorf("QuickJS export %s is missing", exportNames[f])})
+		}
+		v.fns[f] = fn
+	}
+	res, err := fn.Call(v.callCtx, args...)
 	if err != nil {
 		panic(&trapError{err})
 	}

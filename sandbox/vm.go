@@ -9,7 +9,6 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/experimental"
 )
@@ -38,10 +37,11 @@ const (
 // discarded.
 type vm struct {
 	mod       api.Module
-	fn        *qjsFuncs
+	fn        *qjsFuncs // = qjsExports
+	fns       [numExports]api.Function
 	callCtx   context.Context // carries the vm to hostProxy
 	jsctx     uint64          // JSContext*
-	sp        api.Global
+	sp        api.MutableGlobal
 	limit     api.MutableGlobal
 	stackLow  uint64 // the limit in normal operation
 	stackTop  uint64
@@ -59,21 +59,43 @@ type vm struct {
 	log *slog.Logger
 }
 
-// newVM instantiates the module, moves the C stack to a block of StackSize
-// bytes, creates the QuickJS runtime, installs the interrupt handler and the
-// host function, and evaluates the prelude.
-func (e *Engine) newVM() (_ *vm, err error) {
-	ctx := context.Background()
-	if a := memoryAllocator(); a != nil {
-		ctx = experimental.WithMemoryAllocator(ctx, a)
+// newVM returns a fresh runtime: a copy of the Engine's snapshot when it
+// has one (see snapshot.go), otherwise one built from scratch.
+func (e *Engine) newVM() (*vm, error) {
+	if s := e.snap; s != nil {
+		return e.cloneVM(s)
 	}
-	mod, err := e.machine.rt.InstantiateModule(ctx, e.machine.compiled,
-		wazero.NewModuleConfig().WithName("").WithStartFunctions())
+	return e.buildVM()
+}
+
+// instantiate makes a new instance of the module (with its memory from
+// the allocator in ctx, if any) and looks up what the host uses of it.
+func (e *Engine) instantiate(ctx context.Context) (*vm, error) {
+	mod, err := e.machine.rt.InstantiateModule(ctx, e.machine.compiled, e.machine.config)
 	if err != nil {
 		return nil, fmt.Errorf("instantiating QuickJS: %w", err)
 	}
-	v := &vm{mod: mod, memMax: uint64(e.opts.MemoryLimit), log: e.log}
+	v := &vm{mod: mod, fn: qjsExports, memMax: uint64(e.opts.MemoryLimit), log: e.log}
 	v.callCtx = context.WithValue(context.Background(), vmKey{}, v)
+	sp, ok1 := mod.ExportedGlobal(exportStackPointer).(api.MutableGlobal)
+	limit, ok2 := mod.ExportedGlobal(exportStackLimit).(api.MutableGlobal)
+	if !ok1 || !ok2 {
+		v.discard()
+		return nil, errors.New("the patched module lacks its stack globals")
+	}
+	v.sp, v.limit = sp, limit
+	return v, nil
+}
+
+// buildVM instantiates the module, copies in its static data, moves the C
+// stack to a block of StackSize bytes, creates the QuickJS runtime,
+// installs the interrupt handler and the host function, and evaluates the
+// prelude.
+func (e *Engine) buildVM() (_ *vm, err error) {
+	v, err := e.instantiate(experimental.WithMemoryAllocator(context.Background(), memoryAllocator()))
+	if err != nil {
+		return nil, err
+	}
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("preparing a QuickJS runtime: %v", p)
@@ -82,15 +104,12 @@ func (e *Engine) newVM() (_ *vm, err error) {
 			v.discard()
 		}
 	}()
-	if v.fn, err = e.machine.exports(mod); err != nil {
-		return nil, err
+	// The patched module's data segments are empty (see patchQJSWasm).
+	for _, d := range e.data {
+		if !v.mod.Memory().Write(d.offset, d.bytes) {
+			return nil, errors.New("a data segment lies outside the memory")
+		}
 	}
-	sp, ok1 := mod.ExportedGlobal(exportStackPointer).(api.MutableGlobal)
-	limit, ok2 := mod.ExportedGlobal(exportStackLimit).(api.MutableGlobal)
-	if !ok1 || !ok2 {
-		return nil, errors.New("the patched module lacks its stack globals")
-	}
-	v.sp, v.limit = sp, limit
 
 	// The C stack first, so that it comes from the initial memory (sized
 	// for it by the patch) and nothing QuickJS allocates sits below it.
@@ -101,15 +120,15 @@ func (e *Engine) newVM() (_ *vm, err error) {
 	}
 	v.stackTop = (base + size) &^ 15
 	v.stackLow = base + stackGuard
-	sp.Set(v.stackTop)
-	limit.Set(v.stackLow)
+	v.sp.Set(v.stackTop)
+	v.limit.Set(v.stackLow)
 
 	qjs := uint32(v.call(v.fn.newQJS, uint64(e.jsMemoryLimit), 0, 0, 0))
 	if qjs == 0 {
 		return nil, errors.New("New_QJS failed")
 	}
 	v.jsctx = v.call(v.fn.getContext, uint64(qjs))
-	jsrt, _ := mod.Memory().ReadUint32Le(qjs) // QJSRuntime{JSRuntime *runtime; JSContext *context}
+	jsrt, _ := v.mod.Memory().ReadUint32Le(qjs) // QJSRuntime{JSRuntime *runtime; JSContext *context}
 	if err := v.installInterruptHandler(jsrt, e.interruptSlot); err != nil {
 		return nil, err
 	}

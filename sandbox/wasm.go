@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 )
 
 // The QuickJS build shipped with fastschema/qjs v0.0.6 has four properties a
@@ -105,6 +106,7 @@ const (
 	secExport   = 7
 	secElem     = 9
 	secCode     = 10
+	secData     = 11
 )
 
 type wasmSection struct {
@@ -193,6 +195,18 @@ type patchedModule struct {
 	// interruptSlot is the function-table index of the added interrupt
 	// handler, to be stored in JSRuntime.interrupt_handler.
 	interruptSlot uint32
+	// data are the module's active data segments. The patched module keeps
+	// the segments but with no bytes, so that instantiating it writes
+	// nothing into the memory: a runtime built from scratch copies these in
+	// itself (buildVM), one made from a snapshot already has them (see
+	// snapshot.go).
+	data []dataSegment
+}
+
+// dataSegment is an active data segment: bytes copied to offset.
+type dataSegment struct {
+	offset uint32
+	bytes  []byte
 }
 
 // patchQJSWasm returns a copy of the qjs.wasm binary with the memory maximum
@@ -248,6 +262,10 @@ func patchQJSWasm(in []byte, maxPages uint32, stackSize int) (*patchedModule, er
 			m.slot = slot
 		case secCode:
 			body, err = instrumentCode(body, m.target, m.importedFuncs, handlerBody(m.clockImport))
+		case secData:
+			var data []dataSegment
+			body, data, err = emptyDataSegments(body)
+			m.data = data
 		}
 		if err != nil {
 			return nil, fmt.Errorf("section %d: %w", s.id, err)
@@ -259,7 +277,15 @@ func patchQJSWasm(in []byte, maxPages uint32, stackSize int) (*patchedModule, er
 	if m.slot == 0 {
 		return nil, errors.New("no element section")
 	}
-	return &patchedModule{wasm: out, interruptSlot: m.slot}, nil
+	if len(m.data) == 0 {
+		return nil, errors.New("no data section")
+	}
+	for _, d := range m.data {
+		if uint64(d.offset)+uint64(len(d.bytes)) > m.heapBase {
+			return nil, errors.New("a data segment lies above __heap_base")
+		}
+	}
+	return &patchedModule{wasm: out, interruptSlot: m.slot, data: m.data}, nil
 }
 
 // moduleInfo is what the patcher needs to know before rewriting.
@@ -271,6 +297,7 @@ type moduleInfo struct {
 	target        int    // New_QJSContext among the module's own functions
 	heapBase      uint64 // initial __stack_pointer, which is __heap_base
 	slot          uint32
+	data          []dataSegment
 }
 
 func (m *moduleInfo) read(s wasmSection) error {
@@ -545,4 +572,46 @@ func instrumentCode(body []byte, target int, importedFuncs uint64, extra []byte)
 		out = append(out, fn[lr.p:]...)
 	}
 	return out, nil
+}
+
+// emptyDataSegments returns the data section with the bytes of every
+// segment removed (the segments themselves stay, so the data count section
+// still holds), and the segments it removed. Each must be active, for
+// memory 0, at an i32.const offset inside the static data (below
+// __heap_base, which the caller checks).
+func emptyDataSegments(body []byte) ([]byte, []dataSegment, error) {
+	r := &reader{b: body}
+	n := r.uleb()
+	out := binary.AppendUvarint(nil, n)
+	segs := make([]dataSegment, 0, n)
+	for i := uint64(0); i < n && r.err == nil; i++ {
+		if r.uleb() != 0 || r.byte() != 0x41 {
+			return nil, nil, fmt.Errorf("data segment %d is not active at a constant offset", i)
+		}
+		start := r.p
+		off, k := sleb32(r.b[r.p:])
+		if k == 0 || off < 0 || off > math.MaxUint32 {
+			return nil, nil, fmt.Errorf("data segment %d: bad offset", i)
+		}
+		r.p += k
+		if r.byte() != 0x0b {
+			return nil, nil, fmt.Errorf("data segment %d: unexpected offset expression", i)
+		}
+		expr := r.b[start:r.p]
+		b := r.bytes(int(r.uleb()))
+		if r.err != nil {
+			break
+		}
+		segs = append(segs, dataSegment{offset: uint32(off), bytes: b})
+		out = append(out, 0x00, 0x41)
+		out = append(out, expr...)
+		out = append(out, 0x00) // no bytes
+	}
+	if r.err != nil {
+		return nil, nil, r.err
+	}
+	if r.p != len(body) {
+		return nil, nil, errors.New("trailing bytes after the data segments")
+	}
+	return out, segs, nil
 }
