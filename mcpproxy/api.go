@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 )
 
@@ -18,6 +19,7 @@ const maxAPIBodyBytes = 16 << 20
 func (g *Gateway) newAPI() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/account/me", g.handleAccountMe)
+	mux.HandleFunc("GET /api/config", g.handleConfig)
 
 	mux.HandleFunc("GET /api/integrations", g.handleIntegrationsList)
 	mux.HandleFunc("POST /api/integrations/detect", g.handleDetect)
@@ -103,6 +105,24 @@ func (g *Gateway) handleAccountMe(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
+// handleConfig is GET /api/config: what this gateway permits, so a client
+// offers only what will be accepted.
+func (g *Gateway) handleConfig(w http.ResponseWriter, r *http.Request) {
+	cfg := g.config()
+	kinds := make([]string, 0, len(g.kinds))
+	for k := range g.kinds {
+		kinds = append(kinds, k)
+	}
+	slices.Sort(kinds)
+	writeJSON(w, http.StatusOK, map[string]any{
+		"version":           cfg.Version,
+		"allowStdio":        cfg.AllowStdio,
+		"allowLocalNetwork": cfg.AllowLocalNetwork,
+		"kinds":             kinds,
+		"approvalTimeoutMs": cfg.approvalTimeout().Milliseconds(),
+	})
+}
+
 func nonNil[T any](s []T) []T {
 	if s == nil {
 		return []T{}
@@ -119,9 +139,46 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = enc.Encode(v)
 }
 
-// writeError writes {"error": "<sentence>"}.
+// writeError writes {"error": "<sentence>", "code": "<word>"}, the code
+// derived from the status.
 func writeError(w http.ResponseWriter, status int, format string, args ...any) {
-	writeJSON(w, status, map[string]string{"error": fmt.Sprintf(format, args...)})
+	writeCodedError(w, status, statusCode(status), format, args...)
+}
+
+// writeCodedError writes an error with a code a client can branch on, so
+// it never has to match the sentence.
+func writeCodedError(w http.ResponseWriter, status int, code, format string, args ...any) {
+	writeJSON(w, status, map[string]string{"error": fmt.Sprintf(format, args...), "code": code})
+}
+
+// statusCode is the error code of a response that has no more specific one.
+func statusCode(status int) string {
+	switch status {
+	case http.StatusBadRequest:
+		return "invalid_request"
+	case http.StatusUnauthorized:
+		return "unauthorized"
+	case http.StatusForbidden:
+		return "forbidden"
+	case http.StatusNotFound:
+		return "not_found"
+	case http.StatusMethodNotAllowed:
+		return "method_not_allowed"
+	case http.StatusConflict:
+		return "conflict"
+	case http.StatusRequestEntityTooLarge:
+		return "too_large"
+	case http.StatusTooManyRequests:
+		return "rate_limited"
+	case http.StatusBadGateway, http.StatusGatewayTimeout:
+		return "upstream_failed"
+	case http.StatusServiceUnavailable:
+		return "unavailable"
+	}
+	if status >= 500 {
+		return "internal_error"
+	}
+	return "error"
 }
 
 // decodeJSON reads a JSON request body into v, refusing unknown fields, and

@@ -21,6 +21,8 @@ type auditRecord struct {
 	Seq        uint64 `json:"seq"`
 	Time       int64  `json:"time"` // ms since the epoch
 	Principal  string `json:"principal"`
+	Email      string `json:"email,omitempty"` // the principal's, as signed in then
+	Name       string `json:"name,omitempty"`
 	Kind       string `json:"kind"` // "call", "approval", "policy"
 	Address    string `json:"address"`
 	Decision   string `json:"decision,omitempty"` // approve, require_approval, block
@@ -187,7 +189,8 @@ func (a *auditLog) close() {
 }
 
 // audit records r now (the write itself happens within auditFlushEvery).
-func (g *Gateway) audit(_ context.Context, r auditRecord) {
+func (g *Gateway) audit(_ context.Context, p Principal, r auditRecord) {
+	r.Principal, r.Email, r.Name = p.ID, p.Email, p.Name
 	if r.Time == 0 {
 		r.Time = time.Now().UnixMilli()
 	}
@@ -233,7 +236,7 @@ func (g *Gateway) handleAudit(w http.ResponseWriter, r *http.Request) {
 	since, _ := strconv.ParseInt(q.Get("since"), 10, 64)
 	until, _ := strconv.ParseInt(q.Get("until"), 10, 64)
 	match := func(rec *auditRecord) bool {
-		return (q.Get("principal") == "" || rec.Principal == q.Get("principal")) &&
+		return (q.Get("principal") == "" || rec.Principal == q.Get("principal") || strings.EqualFold(rec.Email, q.Get("principal"))) &&
 			(q.Get("address") == "" || strings.Contains(rec.Address, strings.TrimPrefix(q.Get("address"), "tools."))) &&
 			(q.Get("decision") == "" || rec.Decision == q.Get("decision")) &&
 			(q.Get("outcome") == "" || rec.Outcome == q.Get("outcome")) &&

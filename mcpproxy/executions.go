@@ -210,16 +210,13 @@ func (g *Gateway) pause(o *runOptions, code string, res sandbox.Result) (*execut
 		return nil, fmt.Errorf("the run stopped for an unknown reason: %v", res.Suspended.Reason)
 	}
 	now := time.Now().UTC()
-	timeout := g.config().ApprovalTimeout
-	if timeout <= 0 {
-		timeout = DefaultApprovalTimeout
-	}
+	timeout := g.config().approvalTimeout()
 	ex := &execution{ID: o.execution, Principal: o.principal.ID, Session: o.session, Mode: o.mode, Source: o.source, Code: code,
 		Trace: res.Trace, Pending: pc, Status: statusPaused, CreatedAt: now, ExpiresAt: now.Add(timeout), Origin: o.origin, Approved: o.approved}
 	if err := g.store.Update(func(tx store.Tx) error { return tx.PutJSON(store.Executions, ex.ID, ex) }); err != nil {
 		return nil, fmt.Errorf("saving the paused execution: %w", err)
 	}
-	g.audit(context.Background(), auditRecord{Principal: o.principal.ID, Kind: "call", Address: "tools." + pc.Path, Decision: ActionRequireApproval,
+	g.audit(context.Background(), o.principal, auditRecord{Kind: "call", Address: "tools." + pc.Path, Decision: ActionRequireApproval,
 		Pattern: pc.Pattern, Outcome: "paused", ArgsDigest: pc.Hash, Source: o.source, Execution: ex.ID})
 	return ex, nil
 }
@@ -269,7 +266,7 @@ func (g *Gateway) decide(p Principal, id, action string, content json.RawMessage
 	if err != nil {
 		return nil, err
 	}
-	g.audit(context.Background(), auditRecord{Principal: p.ID, Kind: "approval", Address: "tools." + ex.Pending.Path, Decision: ActionRequireApproval,
+	g.audit(context.Background(), p, auditRecord{Kind: "approval", Address: "tools." + ex.Pending.Path, Decision: ActionRequireApproval,
 		Pattern: ex.Pending.Pattern, Outcome: decisionWord(action), ArgsDigest: ex.Pending.Hash, Source: "console", Execution: id})
 	g.decisions.signal(id)
 	return &ex, nil
@@ -298,8 +295,12 @@ func (g *Gateway) continueExecution(ctx context.Context, p Principal, id, action
 		}
 	}
 	var ex execution
-	claimed := false
+	// decidedHere: the decision is made by this resume (the agent's answer
+	// or the approval window's timeout) rather than recorded earlier by a
+	// person, who was audited then.
+	claimed, decidedHere := false, false
 	err := g.store.Update(func(tx store.Tx) error {
+		decidedHere = false
 		ok, err := tx.GetJSON(store.Executions, id, &ex)
 		if err != nil {
 			return err
@@ -321,10 +322,12 @@ func (g *Gateway) continueExecution(ctx context.Context, p Principal, id, action
 				return &errUnavailable{"awaiting_decision"}
 			}
 			ex.Decision = &approval{Action: action, Content: content, Hash: ex.Pending.Hash, By: p.ID, At: time.Now().UTC()}
+			decidedHere = true
 		}
 		if time.Now().After(ex.ExpiresAt) && ex.Decision.At.After(ex.ExpiresAt) {
 			// The window closed before anyone decided: the call is declined.
 			ex.Decision = &approval{Action: "decline", Hash: ex.Pending.Hash, By: "timeout", Reason: "approval_timeout", At: ex.ExpiresAt}
+			decidedHere = true
 		}
 		ex.Status = statusResuming
 		claimed = true
@@ -351,8 +354,14 @@ func (g *Gateway) continueExecution(ctx context.Context, p Principal, id, action
 	if err != nil {
 		return nil, fmt.Errorf("recording the outcome of %s: %w", id, err)
 	}
-	g.audit(ctx, auditRecord{Principal: p.ID, Kind: "approval", Address: "tools." + ex.Pending.Path, Decision: ActionRequireApproval, Pattern: ex.Pending.Pattern,
-		Outcome: decisionWord(ex.Decision.Action), ArgsDigest: ex.Pending.Hash, Source: ex.Source, Execution: id})
+	if decidedHere {
+		word := decisionWord(ex.Decision.Action)
+		if ex.Decision.By == "timeout" {
+			word = "timed_out"
+		}
+		g.audit(ctx, p, auditRecord{Kind: "approval", Address: "tools." + ex.Pending.Path, Decision: ActionRequireApproval, Pattern: ex.Pending.Pattern,
+			Outcome: word, ArgsDigest: ex.Pending.Hash, Source: ex.Source, Execution: id})
+	}
 	return outcome.Result, nil
 }
 

@@ -456,10 +456,50 @@ func TestBlockedToolsAreBlockedOnEveryCallPath(t *testing.T) {
 	tg.api(t, "alice", "GET", "/api/tools?integration=pets&includeBlocked=true", nil, &tools)
 	found := false
 	for _, tl := range tools {
-		found = found || (tl.Name == "pets.getPet" && tl.Policy == "block")
+		found = found || (tl.Name == "pets.getPet" && tl.Policy == "block" && tl.PolicyPattern == "pets.org.main.pets.getPet" && tl.PolicyID != "" && !tl.PolicyDefault)
+		if tl.Name == "pets.createPet" && (tl.Policy != "require_approval" || !tl.PolicyDefault || tl.PolicyID != "") {
+			t.Fatalf("an unmatched tool should show its default decision: %+v", tl)
+		}
 	}
 	if !found {
-		t.Fatalf("includeBlocked does not show it: %+v", tools)
+		t.Fatalf("includeBlocked does not show the blocked tool with its rule: %+v", tools)
+	}
+}
+
+func TestAnApprovalIsAuditedOnceWhoeverDecides(t *testing.T) {
+	tg, _ := approvalsFixture(t, Config{})
+	c := tg.client(t, "alice")
+	c.initialize()
+	create := `return await tools.pets.org.main.pets.createPet({ body: { name: "Rex" } })`
+
+	// A person approves in the console, then the agent resumes.
+	byConsole := executionID(t, c.execute(create))
+	if code, body := tg.api(t, "alice", "POST", "/api/executions/"+byConsole+"/resume", map[string]any{"action": "accept"}, nil); code != 200 {
+		t.Fatalf("console decision: %d %s", code, body)
+	}
+	if r := c.resume(map[string]any{"executionId": byConsole, "action": "accept"}); r.IsError {
+		t.Fatalf("resume after the console approved: %s", r.text())
+	}
+	// The agent answers itself.
+	byAgent := executionID(t, c.execute(create))
+	c.resume(map[string]any{"executionId": byAgent, "action": "decline"})
+
+	tg.auditLog.flushNow()
+	var page struct {
+		Items []auditRecord `json:"items"`
+	}
+	tg.api(t, "alice", "GET", "/api/audit?limit=100", nil, &page)
+	got := map[string][]string{}
+	for _, r := range page.Items {
+		if r.Kind == "approval" {
+			got[r.Execution] = append(got[r.Execution], r.Source+":"+r.Outcome)
+		}
+	}
+	if want := []string{"console:approved"}; fmt.Sprint(got[byConsole]) != fmt.Sprint(want) {
+		t.Errorf("console approval audited as %v, want %v", got[byConsole], want)
+	}
+	if want := []string{"execute:denied"}; fmt.Sprint(got[byAgent]) != fmt.Sprint(want) {
+		t.Errorf("agent decision audited as %v, want %v", got[byAgent], want)
 	}
 }
 
@@ -510,6 +550,9 @@ func TestAuditRecordsEveryDecisionWithoutSecrets(t *testing.T) {
 	outcomes := map[string]bool{}
 	for _, r := range page.Items {
 		outcomes[r.Kind+":"+r.Outcome] = true
+		if r.Principal != "alice" || r.Email != "alice@example.com" {
+			t.Errorf("record %d names %q <%s>, want alice <alice@example.com>", r.Seq, r.Principal, r.Email)
+		}
 	}
 	for _, want := range []string{"policy:created", "call:tool_blocked", "call:paused", "approval:denied", "call:declined", "call:ok"} {
 		if !outcomes[want] {
@@ -522,7 +565,7 @@ func TestAuditRecordsEveryDecisionWithoutSecrets(t *testing.T) {
 	var filtered struct {
 		Items []auditRecord `json:"items"`
 	}
-	tg.api(t, "alice", "GET", "/api/audit?outcome=tool_blocked", nil, &filtered)
+	tg.api(t, "alice", "GET", "/api/audit?outcome=tool_blocked&principal=Alice@example.com", nil, &filtered)
 	if len(filtered.Items) != 1 || filtered.Items[0].Pattern != "pets.org.main.pets.getPet" {
 		t.Fatalf("filter: %+v", filtered.Items)
 	}

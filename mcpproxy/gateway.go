@@ -59,6 +59,14 @@ type Config struct {
 	AuditMaxAge     time.Duration
 }
 
+// approvalTimeout is ApprovalTimeout or its default.
+func (c Config) approvalTimeout() time.Duration {
+	if c.ApprovalTimeout <= 0 {
+		return DefaultApprovalTimeout
+	}
+	return c.ApprovalTimeout
+}
+
 // Gateway serves the MCP endpoint and the API for one store. It is safe for
 // concurrent use and lives across configuration reloads: Reconfigure swaps
 // the settings that may change without dropping sessions.

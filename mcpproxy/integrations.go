@@ -34,6 +34,16 @@ type userError struct {
 
 func (e *userError) Error() string { return e.msg }
 
+// codedError gives a userError a machine-readable code more specific than
+// its status.
+type codedError struct {
+	code string
+	err  *userError
+}
+
+func (e *codedError) Error() string { return e.err.msg }
+func (e *codedError) Unwrap() error { return e.err }
+
 func badRequest(format string, args ...any) error {
 	return &userError{http.StatusBadRequest, fmt.Sprintf(format, args...)}
 }
@@ -653,7 +663,11 @@ func (g *Gateway) handleDetect(w http.ResponseWriter, r *http.Request) {
 func (g *Gateway) writeErr(w http.ResponseWriter, err error) {
 	var ue *userError
 	if errors.As(err, &ue) {
-		writeError(w, ue.status, "%s", ue.msg)
+		code := statusCode(ue.status)
+		if ce := (*codedError)(nil); errors.As(err, &ce) {
+			code = ce.code
+		}
+		writeCodedError(w, ue.status, code, "%s", ue.msg)
 		return
 	}
 	id := correlationID()

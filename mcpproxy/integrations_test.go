@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -140,6 +141,13 @@ func TestOpenAPIIntegrationFromPreviewToACall(t *testing.T) {
 	tg.api(t, "alice", "GET", "/api/tools?integration=pets", nil, &tools)
 	if len(tools) != 2 || !tools[0].RequiresApproval || tools[0].ApprovalDescription != "POST /pets" {
 		t.Fatalf("tools: %+v", tools)
+	}
+	var view map[string]any
+	tg.api(t, "alice", "GET", "/api/connections/org/pets/main", nil, &view)
+	for _, k := range []string{"createdAt", "updatedAt", "toolsSyncedAt"} {
+		if ms, _ := view[k].(float64); ms < float64(time.Now().Add(-time.Minute).UnixMilli()) {
+			t.Errorf("connection %s = %v, want a recent time in ms", k, view[k])
+		}
 	}
 	var schema map[string]any
 	tg.api(t, "alice", "GET", "/api/tools/schema?address=tools.pets.org.main.pets.getPet", nil, &schema)
@@ -295,4 +303,29 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+func TestConfigTellsTheConsoleWhatIsAllowed(t *testing.T) {
+	// The harness allows the local network unless given its own client.
+	for _, cfg := range []Config{{HTTPClient: egress.NewClient(egress.Options{})}, {AllowStdio: true, AllowLocalNetwork: true, ApprovalTimeout: time.Minute}} {
+		tg := newTestGateway(t, cfg)
+		var got struct {
+			Version           string   `json:"version"`
+			AllowStdio        bool     `json:"allowStdio"`
+			AllowLocalNetwork bool     `json:"allowLocalNetwork"`
+			Kinds             []string `json:"kinds"`
+			ApprovalTimeoutMS int64    `json:"approvalTimeoutMs"`
+		}
+		if code, body := tg.api(t, "alice", "GET", "/api/config", nil, &got); code != 200 {
+			t.Fatalf("config: %d %s", code, body)
+		}
+		wantTimeout := cfg.ApprovalTimeout
+		if wantTimeout == 0 {
+			wantTimeout = DefaultApprovalTimeout
+		}
+		if got.AllowStdio != cfg.AllowStdio || got.AllowLocalNetwork != cfg.AllowLocalNetwork || got.ApprovalTimeoutMS != wantTimeout.Milliseconds() ||
+			got.Version == "" || !slices.Contains(got.Kinds, "openapi") || !slices.Contains(got.Kinds, "mcp") {
+			t.Errorf("config for %+v: %+v", cfg, got)
+		}
+	}
 }

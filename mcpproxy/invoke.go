@@ -83,7 +83,7 @@ func (g *Gateway) Invoke(ctx context.Context, c Call) (json.RawMessage, error) {
 	}
 	start := time.Now()
 	d, res, err := g.run(ctx, c, e, args)
-	rec := auditRecord{Principal: c.Principal.ID, Kind: "call", Address: e.Address(), Decision: d.Action, Pattern: d.Pattern, PolicyID: d.PolicyID,
+	rec := auditRecord{Kind: "call", Address: e.Address(), Decision: d.Action, Pattern: d.Pattern, PolicyID: d.PolicyID,
 		DurationMS: time.Since(start).Milliseconds(), ArgsDigest: argsDigest(args), Source: c.Source, Execution: c.Execution}
 	var susp *sandbox.Suspend
 	switch {
@@ -96,18 +96,18 @@ func (g *Gateway) Invoke(ctx context.Context, c Call) (json.RawMessage, error) {
 			if strings.Contains(thrown.Message, "requires approval but") {
 				rec.Outcome = "declined"
 			}
-			g.audit(ctx, rec)
+			g.audit(ctx, c.Principal, rec)
 			return nil, err
 		}
 		rec.Outcome = "internal_error"
-		g.audit(ctx, rec)
+		g.audit(ctx, c.Principal, rec)
 		return nil, g.defect(c.Path, err)
 	case res.OK:
 		rec.Outcome = "ok"
 	case res.Error != nil:
 		rec.Outcome = res.Error.Code
 	}
-	g.audit(ctx, rec)
+	g.audit(ctx, c.Principal, rec)
 	return marshalResult(res)
 }
 

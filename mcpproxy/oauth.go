@@ -367,7 +367,7 @@ func (g *Gateway) dynamicClient(ctx context.Context, r *http.Request, p Principa
 		return key, nil
 	}
 	if ep.RegistrationURL == "" {
-		return "", badRequest("the authorization server %s does not allow dynamic client registration; register an OAuth client for it first", ep.Issuer)
+		return "", &codedError{"oauth_client_required", &userError{http.StatusBadRequest, fmt.Sprintf("the authorization server %s does not allow dynamic client registration; register an OAuth client for it first", ep.Issuer)}}
 	}
 	cl, err := oauth.Register(ctx, g.httpClient(), ep, redirect, "Executor", scopes)
 	if err != nil {
@@ -455,7 +455,7 @@ func (g *Gateway) startOAuth(r *http.Request, p Principal, client, clientOwner, 
 			return nil, err
 		}
 	default:
-		return nil, badRequest("register an OAuth client for %s first (POST /api/oauth/clients) and pass its slug as client", slug)
+		return nil, &codedError{"oauth_client_required", &userError{http.StatusBadRequest, fmt.Sprintf("register an OAuth client for %s first (POST /api/oauth/clients) and pass its slug as client", slug)}}
 	}
 	var rec *oauthClient
 	var cl *oauth.Client

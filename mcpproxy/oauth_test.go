@@ -2,6 +2,7 @@ package mcpproxy
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -162,5 +163,23 @@ func TestOAuthClientCredentials(t *testing.T) {
 	c.initialize()
 	if r := c.execute(`return await tools.secure.org.bot.whoami({})`); !strings.Contains(r.text(), "a token holder") {
 		t.Fatalf("call: %s", r.text())
+	}
+}
+
+func TestOAuthWithoutDynamicRegistrationAsksForAClient(t *testing.T) {
+	up, _ := secureMCP(t, oauthtest.Options{DCR: false})
+	tg := newTestGateway(t, Config{})
+	if code, body := tg.api(t, "alice", "POST", "/api/mcp/servers", map[string]any{"name": "secure", "slug": "secure", "endpoint": up.URL + "/mcp",
+		"remoteTransport": "streamable-http", "auth": map[string]any{"kind": "oauth2"}}, nil); code != 200 {
+		t.Fatalf("add: %d %s", code, body)
+	}
+	var res struct{ Error, Code string }
+	code, body := tg.api(t, "alice", "POST", "/api/oauth/start", map[string]any{"owner": "user", "name": "mine", "integration": "secure", "template": "oauth-mcp"}, nil)
+	if err := json.Unmarshal([]byte(body), &res); err != nil || code != http.StatusBadRequest || res.Code != "oauth_client_required" || !strings.Contains(res.Error, "register an OAuth client") {
+		t.Fatalf("start without a client: %d %s", code, body)
+	}
+	code, body = tg.api(t, "alice", "GET", "/api/integrations/nope", nil, nil)
+	if err := json.Unmarshal([]byte(body), &res); err != nil || code != http.StatusNotFound || res.Code != "not_found" {
+		t.Fatalf("an error without a specific code: %d %s", code, body)
 	}
 }

@@ -438,7 +438,7 @@ func (g *Gateway) handlePolicyCreate(w http.ResponseWriter, r *http.Request) {
 		g.writeErr(w, err)
 		return
 	}
-	g.audit(r.Context(), auditRecord{Principal: p.ID, Kind: "policy", Address: pol.Pattern, Decision: pol.Action, Outcome: "created", Source: "api", PolicyID: pol.ID})
+	g.audit(r.Context(), p, auditRecord{Kind: "policy", Address: pol.Pattern, Decision: pol.Action, Outcome: "created", Source: "api", PolicyID: pol.ID})
 	writeJSON(w, http.StatusOK, g.viewPolicies(p, []Policy{*pol})[0])
 }
 
@@ -453,7 +453,7 @@ func (g *Gateway) handlePolicyPatch(w http.ResponseWriter, r *http.Request) {
 		g.writeErr(w, err)
 		return
 	}
-	g.audit(r.Context(), auditRecord{Principal: p.ID, Kind: "policy", Address: pol.Pattern, Decision: pol.Action, Outcome: "updated", Source: "api", PolicyID: pol.ID})
+	g.audit(r.Context(), p, auditRecord{Kind: "policy", Address: pol.Pattern, Decision: pol.Action, Outcome: "updated", Source: "api", PolicyID: pol.ID})
 	writeJSON(w, http.StatusOK, g.viewPolicies(p, []Policy{*pol})[0])
 }
 
@@ -478,6 +478,6 @@ func (g *Gateway) handlePolicyDelete(w http.ResponseWriter, r *http.Request) {
 		g.writeErr(w, err)
 		return
 	}
-	g.audit(r.Context(), auditRecord{Principal: p.ID, Kind: "policy", Address: pol.Pattern, Decision: pol.Action, Outcome: "deleted", Source: "api", PolicyID: pol.ID})
+	g.audit(r.Context(), p, auditRecord{Kind: "policy", Address: pol.Pattern, Decision: pol.Action, Outcome: "deleted", Source: "api", PolicyID: pol.ID})
 	writeJSON(w, http.StatusOK, map[string]bool{"removed": true})
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
+	"time"
 
 	"github.com/mcpexecutor/executor/mcpproxy/integration"
 )
@@ -176,6 +178,23 @@ func connectionView(c *Connection, toolCount int) map[string]any {
 	}
 	if !c.ExpiresAt.IsZero() {
 		v["expiresAt"] = c.ExpiresAt.UnixMilli()
+	}
+	if c.OAuthClient != "" {
+		// The key is client/<owner>/<subject>/<slug>; the subject stays private.
+		if parts := strings.Split(c.OAuthClient, "/"); len(parts) == 4 {
+			v["oauthClientOwner"], v["oauthClient"] = parts[1], parts[3]
+		}
+		if c.OAuthScope != "" {
+			v["oauthScope"] = c.OAuthScope
+		}
+	}
+	if c.Source != "" {
+		v["source"] = c.Source
+	}
+	for k, t := range map[string]time.Time{"createdAt": c.CreatedAt, "updatedAt": c.UpdatedAt, "toolsSyncedAt": c.ToolsSyncedAt} {
+		if !t.IsZero() {
+			v[k] = t.UnixMilli()
+		}
 	}
 	return v
 }

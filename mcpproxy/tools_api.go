@@ -20,7 +20,14 @@ type toolView struct {
 	RequiresApproval    bool   `json:"requiresApproval,omitempty"`
 	ApprovalDescription string `json:"approvalDescription,omitempty"`
 	Static              bool   `json:"static,omitempty"`
-	Policy              string `json:"policy,omitempty"`
+	// Policy is the decision for the caller: approve, require_approval or
+	// block; PolicyPattern and PolicyID name the rule that made it, and
+	// PolicyDefault is true when no rule matched and the tool's own
+	// annotation decided.
+	Policy        string `json:"policy,omitempty"`
+	PolicyPattern string `json:"policyPattern,omitempty"`
+	PolicyID      string `json:"policyId,omitempty"`
+	PolicyDefault bool   `json:"policyDefault,omitempty"`
 }
 
 // handleToolsList is GET /api/tools?integration&owner&connection&query&includeBlocked.
@@ -45,9 +52,11 @@ func (g *Gateway) handleToolsList(w http.ResponseWriter, r *http.Request) {
 			(q.Get("connection") != "" && e.Connection != q.Get("connection")) {
 			continue
 		}
+		d := g.decideFor(p, e)
 		out = append(out, toolView{Address: e.Address(), Owner: e.Owner, Integration: e.Integration, Connection: e.Connection, Name: e.Tool.Name,
 			PluginID: e.Kind, Description: e.Tool.Description, RequiresApproval: e.Tool.RequiresApproval,
-			ApprovalDescription: e.Tool.ApprovalDescription, Static: e.Static, Policy: g.decideFor(p, e).Action})
+			ApprovalDescription: e.Tool.ApprovalDescription, Static: e.Static,
+			Policy: d.Action, PolicyPattern: d.Pattern, PolicyID: d.PolicyID, PolicyDefault: d.Default})
 	}
 	writeJSON(w, http.StatusOK, out)
 }

@@ -13,7 +13,7 @@ export async function render(ctx) {
   const decision = select([['', 'Any'], ...ACTIONS], q.get('decision') || '', { name: 'decision' });
   const outcome = el('input', { name: 'outcome', value: q.get('outcome') || '', placeholder: 'ok, blocked, approved…', autocomplete: 'off' });
   const address = el('input', { name: 'address', id: 'filter-address', value: q.get('address') || '', placeholder: 'tools.github or a tool id', autocomplete: 'off', spellcheck: 'false' });
-  const principal = el('input', { name: 'principal', value: q.get('principal') || '', placeholder: 'who made the call', autocomplete: 'off' });
+  const principal = el('input', { name: 'principal', value: q.get('principal') || '', placeholder: 'id or email', autocomplete: 'off' });
   const since = el('input', { type: 'datetime-local', name: 'since', value: toLocalInput(q.get('since')) });
   const until = el('input', { type: 'datetime-local', name: 'until', value: toLocalInput(q.get('until')) });
   const apply = el('button', { type: 'submit', class: 'primary', id: 'apply-filters' }, 'Apply');
@@ -95,7 +95,7 @@ function row(r) {
     el('td', { 'data-label': 'Decision' }, r.decision ? el('span', { class: `tag p-${r.decision}` }, actionLabel(r.decision)) : ''),
     el('td', { 'data-label': 'Outcome' }, el('span', { class: `tag o-${outcomeClass(r.outcome)}` }, r.outcome)),
     el('td', { class: 'num', 'data-label': 'Duration' }, r.durationMs ? `${r.durationMs} ms` : ''),
-    el('td', { 'data-label': 'Who' }, r.principal));
+    el('td', { 'data-label': 'Who', title: r.principal }, r.email || r.name || r.principal));
 }
 
 function outcomeClass(o) {

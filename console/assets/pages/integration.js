@@ -289,7 +289,7 @@ function connectionForm(ctx, integ, onDone, onCancel) {
     try {
       r = await api('/api/oauth/start', { method: 'POST', body });
     } catch (e2) {
-      if (!client && /register an OAuth client/i.test(e2.message)) {
+      if (!client && e2.body?.code === 'oauth_client_required') {
         oauthBox.replaceChildren(clientForm(m));
         return;
       }
