@@ -1,6 +1,8 @@
 package mcpproxy
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -23,8 +25,18 @@ import (
 func baseKey(slug string) string { return "base/" + slug }
 
 // blobKey is where an integration's source document (an OpenAPI description,
-// a GraphQL schema) is kept.
+// a GraphQL schema) is kept, gzip-compressed: GitHub's 13 MB description
+// takes 1.5 MB.
 func blobKey(slug string) string { return "source/" + slug }
+
+// compressSource gzips a source document for the blobs bucket.
+func compressSource(data []byte) []byte {
+	var buf bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed) // the level is valid
+	_, _ = zw.Write(data)                              // writes to a bytes.Buffer do not fail
+	_ = zw.Close()
+	return buf.Bytes()
+}
 
 // userError is a problem with the request, shown to the user as is (400).
 type userError struct {
@@ -303,7 +315,10 @@ func (g *Gateway) openAPIIntegration(ctx context.Context, src openAPISpecSource,
 			return nil, err
 		}
 	}
+	packed := make(chan []byte, 1) // compressed while the catalog is built
+	go func() { packed <- compressSource(data) }()
 	cat, err := doc.Catalog()
+	source := <-packed
 	if err != nil {
 		return nil, badRequest("%v", err)
 	}
@@ -319,7 +334,7 @@ func (g *Gateway) openAPIIntegration(ctx context.Context, src openAPISpecSource,
 	}
 	raw, _ := json.Marshal(cfg)
 	n := &newIntegration{Integration: Integration{Slug: slug, Name: name, Description: description, Kind: "openapi", Config: raw,
-		AuthMethods: doc.AuthMethods(), DisplayURL: cfg.SourceURL}, base: cat, source: data}
+		AuthMethods: doc.AuthMethods(), DisplayURL: cfg.SourceURL}, base: cat, source: source}
 	if n.Description == "" {
 		n.Description = doc.Title()
 	}
@@ -509,7 +524,7 @@ func (g *Gateway) graphQLIntegration(ctx context.Context, req graphQLRequest) (*
 	}
 	raw, _ := json.Marshal(cfg)
 	return &newIntegration{Integration: Integration{Slug: req.Slug, Name: name, Description: req.Description, Kind: "graphql", Config: raw,
-		AuthMethods: methods, DisplayURL: req.Endpoint}, base: cat, source: []byte(schema.SDL())}, nil
+		AuthMethods: methods, DisplayURL: req.Endpoint}, base: cat, source: compressSource([]byte(schema.SDL()))}, nil
 }
 
 func (g *Gateway) handleGraphQLAdd(w http.ResponseWriter, r *http.Request) {

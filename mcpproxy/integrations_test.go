@@ -1,8 +1,11 @@
 package mcpproxy
 
 import (
+	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -16,6 +19,7 @@ import (
 	"time"
 
 	"github.com/mcpexecutor/executor/mcpproxy/egress"
+	"github.com/mcpexecutor/executor/store"
 )
 
 const petsSpec = `{
@@ -236,6 +240,15 @@ func TestGitHubRESTImportsAndSearchRanksIssuesCreateFirst(t *testing.T) {
 	t.Logf("imported %d tools in %v", added.ToolCount, time.Since(start))
 	if added.ToolCount != 1223 {
 		t.Fatalf("tool count %d, want 1223", added.ToolCount)
+	}
+	var stored []byte
+	_ = tg.db.View(func(tx store.Tx) error { stored = tx.Get(store.Blobs, blobKey("github")); return nil })
+	zr, err := gzip.NewReader(bytes.NewReader(stored))
+	if err != nil {
+		t.Fatalf("the stored description is not gzip: %v", err)
+	}
+	if unpacked, err := io.ReadAll(zr); err != nil || !bytes.Equal(unpacked, spec) || len(stored) > len(spec)/5 {
+		t.Fatalf("stored %d bytes that unpack to %d (%v); want the %d-byte description, compressed", len(stored), len(unpacked), err, len(spec))
 	}
 	if code, body := tg.api(t, "alice", "POST", "/api/connections", map[string]any{"owner": "org", "name": "main", "integration": "github", "template": "none"}, nil); code != 200 {
 		t.Fatalf("connection: %d %s", code, body)
