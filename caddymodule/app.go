@@ -390,6 +390,10 @@ func openInstance(path, key string, cfg mcpproxy.Config, engineOpts sandbox.Opti
 		_ = db.Close()
 		return nil, err
 	}
+	// Compiling QuickJS and loading the catalog leave tens of megabytes of
+	// garbage that the runtime would hand back to the OS only slowly; a
+	// gateway idles for most of its life, so return it now.
+	debug.FreeOSMemory()
 	return &instance{db: db, engine: engine, gateway: gw, keyFingerprint: sha256.Sum256([]byte(key))}, nil
 }
 

@@ -41,6 +41,7 @@ type Document struct {
 // Parse reads an OpenAPI description: JSON or YAML, OpenAPI 3.0 or 3.1, or
 // Swagger 2.0 (converted to OpenAPI 3.0). Errors are sentences naming the
 // problem. References to other files or URLs are refused, never fetched.
+// data is only read, never modified.
 func Parse(data []byte) (*Document, error) {
 	js, err := toJSON(data)
 	if err != nil {
