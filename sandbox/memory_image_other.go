@@ -19,3 +19,6 @@ func newMemoryImage([]byte) (*memoryImage, error) {
 func (*memoryImage) allocate(uint64) experimental.LinearMemory { return nil }
 func (*memoryImage) copyTo([]byte) error                       { return errors.New("no snapshot image") }
 func (*memoryImage) close()                                    {}
+func (*memoryImage) learn([]byte)                              {}
+func (*memoryImage) prefault([]byte)                           {}
+func (*memoryImage) allocated() int64                          { return -1 }

@@ -101,6 +101,15 @@ func (img *memoryImage) copyTo(b []byte) error {
 
 func (img *memoryImage) close() { _ = unix.Close(img.fd) }
 
+// allocated returns the bytes of memory the image's file holds, or -1.
+func (img *memoryImage) allocated() int64 {
+	var st unix.Stat_t
+	if unix.Fstat(img.fd, &st) != nil {
+		return -1
+	}
+	return st.Blocks * 512
+}
+
 // Bits of a /proc/self/pagemap entry.
 const (
 	pagemapPresent = 1 << 63

@@ -45,6 +45,14 @@ type snapshot struct {
 	layout    vmLayout
 	img       *memoryImage  // the copy-on-write image, or nil
 	runs      []dataSegment // the non-zero pages, when img is nil
+	// warm are the exports the probe run called, with the size their call
+	// stacks grew to (see learnPages and callstack.go).
+	warm []warmExport
+}
+
+type warmExport struct {
+	f     export
+	stack int
 }
 
 // vmLayout are the addresses in linear memory a vm keeps.
@@ -96,16 +104,15 @@ func (e *Engine) takeSnapshot(v *vm) (*snapshot, error) {
 	return s, nil
 }
 
-// probeCode is what learnPages runs: a tool call and a result, like most
-// runs.
+// probeCode is what learnPages runs: new code (compiled, not taken from
+// the program cache), a tool call and a result, like most runs.
 const probeCode = "const r = await tools.probe({ n: 1 }); return r.ok"
 
-// learnPages runs probeCode on a runtime made from the snapshot, for the
-// image to learn which pages a run touches (see memoryImage.learn).
+// learnPages runs probeCode on a runtime made from the snapshot and
+// records what it needed that cloneVM can prepare ahead of the run: the
+// pages of memory it touched (see memoryImage.learn), the exports it
+// called and their call stacks.
 func (e *Engine) learnPages(s *snapshot) error {
-	if s.img == nil {
-		return nil
-	}
 	v, err := e.cloneVM(s)
 	if err != nil {
 		return err
@@ -121,8 +128,22 @@ func (e *Engine) learnPages(s *snapshot) error {
 	if res := r.result(); res.Status != StatusCompleted {
 		return fmt.Errorf("the probe run failed: %s", res.Error)
 	}
-	buf, _ := v.mod.Memory().Read(0, s.size)
-	s.img.learn(buf)
+	for f, fn := range v.fns {
+		if fn == nil {
+			continue
+		}
+		w := warmExport{f: export(f)}
+		// The stacks that grew, and a quarter more, for runs a little
+		// deeper than the probe; a fresh function has the initial size.
+		if n := callStackSize(fn); n > callStackSize(v.mod.ExportedFunction(exportNames[f])) {
+			w.stack = n * 5 / 4
+		}
+		s.warm = append(s.warm, w)
+	}
+	if s.img != nil {
+		buf, _ := v.mod.Memory().Read(0, s.size)
+		s.img.learn(buf)
+	}
 	return nil
 }
 
@@ -164,6 +185,9 @@ func (e *Engine) cloneVM(s *snapshot) (_ *vm, err error) {
 	}
 	if mem.Size() != s.size {
 		return nil, fmt.Errorf("a new instance has %d bytes of memory, the snapshot %d", mem.Size(), s.size)
+	}
+	for _, w := range s.warm {
+		presizeStack(v.function(w.f), w.stack)
 	}
 	if mapped {
 		buf, _ := mem.Read(0, s.size)
