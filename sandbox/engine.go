@@ -89,6 +89,7 @@ type Engine struct {
 	closing chan struct{}
 	workers sync.WaitGroup // refill and retire goroutines
 	retired chan *vm
+	wake    chan struct{} // a run finished, or the queue ran low (see refill)
 }
 
 // New prepares an Engine: it patches the QuickJS module, compiles it (≈0.8 s;
@@ -140,6 +141,7 @@ func New(opts Options) (*Engine, error) {
 		active:        map[*run]struct{}{},
 		closing:       make(chan struct{}),
 		retired:       make(chan *vm, 64),
+		wake:          make(chan struct{}, 1),
 	}
 	// The first runtime compiles the prelude, which leaves its heap unlike
 	// that of any later one; the template is the second (see snapshot.go).
@@ -224,6 +226,24 @@ func (e *Engine) refill() {
 			v.discard()
 			return
 		}
+		// v took the place of a runtime a run has just taken. With the
+		// queue full there is no hurry: the next one is built once a run
+		// has finished rather than while it runs, on the same two cores.
+		if len(e.ready) == cap(e.ready) {
+			select {
+			case <-e.wake:
+			case <-e.closing:
+				return
+			}
+		}
+	}
+}
+
+// signalRefill wakes refill if it waits.
+func (e *Engine) signalRefill() {
+	select {
+	case e.wake <- struct{}{}:
+	default:
 	}
 }
 
@@ -259,6 +279,9 @@ func (e *Engine) take(r *run) (*vm, error) {
 	var v *vm
 	select {
 	case v = <-e.ready:
+		if len(e.ready) < cap(e.ready)/2 {
+			e.signalRefill() // runs are taking runtimes faster than they finish
+		}
 	default:
 		var err error
 		if v, err = e.newVM(); err != nil {
@@ -292,6 +315,7 @@ func (e *Engine) release(r *run) {
 		default:
 			r.vm.discard()
 		}
+		e.signalRefill()
 	}
 	e.runs.Done()
 }

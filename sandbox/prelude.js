@@ -116,26 +116,32 @@
     return new PromiseCtor(function (resolve, reject) { pending[id] = [resolve, reject]; });
   }
   const noEnum = "`tools` is a lazy proxy and cannot be enumerated. Use tools.search({ query }) to discover tools.";
+  // One handler for every proxy; each proxy's path is kept on its target
+  // under a key only this closure has.
+  const pathKey = Symbol("path");
+  const toolsHandler = freeze({
+    get(t, prop) {
+      if (typeof prop === "symbol" || prop === "then" || prop === "toJSON" || prop === "valueOf" || prop === "toString") {
+        return undefined;
+      }
+      const path = t[pathKey];
+      return makeTools(path === "" ? prop : path + "." + prop);
+    },
+    apply(t, self, args) { return callTool(t[pathKey], args[0]); },
+    construct(t) { throw new TypeErrorCtor("tools." + t[pathKey] + " is not a constructor"); },
+    set() { throw new TypeErrorCtor("`tools` is read-only"); },
+    defineProperty() { throw new TypeErrorCtor("`tools` is read-only"); },
+    deleteProperty() { throw new TypeErrorCtor("`tools` is read-only"); },
+    setPrototypeOf() { throw new TypeErrorCtor("`tools` is read-only"); },
+    preventExtensions() { return false; },
+    ownKeys() { throw new TypeErrorCtor(noEnum); },
+    getOwnPropertyDescriptor() { return undefined; },
+    has() { return false; },
+  });
   function makeTools(path) {
     const target = () => { };
-    return new ProxyCtor(target, freeze({
-      get(t, prop) {
-        if (typeof prop === "symbol" || prop === "then" || prop === "toJSON" || prop === "valueOf" || prop === "toString") {
-          return undefined;
-        }
-        return makeTools(path === "" ? prop : path + "." + prop);
-      },
-      apply(t, self, args) { return callTool(path, args[0]); },
-      construct() { throw new TypeErrorCtor("tools." + path + " is not a constructor"); },
-      set() { throw new TypeErrorCtor("`tools` is read-only"); },
-      defineProperty() { throw new TypeErrorCtor("`tools` is read-only"); },
-      deleteProperty() { throw new TypeErrorCtor("`tools` is read-only"); },
-      setPrototypeOf() { throw new TypeErrorCtor("`tools` is read-only"); },
-      preventExtensions() { return false; },
-      ownKeys() { throw new TypeErrorCtor(noEnum); },
-      getOwnPropertyDescriptor() { return undefined; },
-      has() { return false; },
-    }));
+    target[pathKey] = path;
+    return new ProxyCtor(target, toolsHandler);
   }
 
   // Date and Math.random: every value comes from the host, which records it.

@@ -126,6 +126,7 @@ type run struct {
 
 	remaining  time.Duration
 	vmTime     time.Duration
+	budget     *time.Timer // interrupts the VM when the budget is used up; runs only in exec
 	grace      *time.Timer // ends the VM shortly after the script settled
 	divergence string
 }
@@ -201,9 +202,13 @@ func (r *run) exec(f func() string) string {
 	if r.remaining <= 0 {
 		r.vm.interrupt(causeBudget)
 	}
-	timer := time.AfterFunc(r.remaining, func() { r.vm.interrupt(causeBudget) })
+	if r.budget == nil {
+		r.budget = time.AfterFunc(r.remaining, func() { r.vm.interrupt(causeBudget) })
+	} else {
+		r.budget.Reset(r.remaining)
+	}
 	defer func() {
-		timer.Stop()
+		r.budget.Stop()
 		if r.grace != nil {
 			r.grace.Stop()
 		}
