@@ -206,15 +206,27 @@ func (g *Gateway) createConnection(ctx context.Context, p Principal, req connect
 	if err != nil {
 		return nil, 0, err
 	}
-	conn.ToolsSyncedAt = time.Now().UTC()
-	err = g.store.Update(func(tx store.Tx) error {
-		if tx.Get(store.Connections, conn.key()) != nil {
-			return &userError{http.StatusConflict, fmt.Sprintf("connection %s already exists", conn.Address())}
-		}
+	return g.insertConnection(in, conn, cat, func(tx store.Tx) error {
 		for k, v := range values {
 			if err := tx.PutSecret(store.Connections, conn.key(), "var:"+k, []byte(v)); err != nil {
 				return err
 			}
+		}
+		return nil
+	})
+}
+
+// insertConnection stores a new connection with its tools, and what
+// putSecrets writes in the same transaction, then lists its tools. A
+// connection created meanwhile under the same name wins: this one is a 409.
+func (g *Gateway) insertConnection(in *Integration, conn *Connection, cat *integration.Catalog, putSecrets func(store.Tx) error) (*Connection, int, error) {
+	conn.ToolsSyncedAt = time.Now().UTC()
+	err := g.store.Update(func(tx store.Tx) error {
+		if tx.Get(store.Connections, conn.key()) != nil {
+			return &userError{http.StatusConflict, fmt.Sprintf("connection %s already exists", conn.Address())}
+		}
+		if err := putSecrets(tx); err != nil {
+			return err
 		}
 		return putConnection(tx, conn, cat, g.base(in.Slug))
 	})

@@ -510,12 +510,8 @@ func (g *Gateway) connectOAuth(ctx context.Context, p Principal, in *Integration
 	if err != nil {
 		return nil, 0, err
 	}
-	conn.ToolsSyncedAt = time.Now().UTC()
 	key := conn.key()
-	err = g.store.Update(func(tx store.Tx) error {
-		if tx.Get(store.Connections, key) != nil {
-			return &userError{http.StatusConflict, fmt.Sprintf("connection %s already exists", conn.Address())}
-		}
+	return g.insertConnection(in, conn, cat, func(tx store.Tx) error {
 		if err := tx.PutSecret(store.Connections, key, "oauth:access", []byte(tok.AccessToken)); err != nil {
 			return err
 		}
@@ -524,16 +520,8 @@ func (g *Gateway) connectOAuth(ctx context.Context, p Principal, in *Integration
 				return err
 			}
 		}
-		if err := tx.PutJSON(store.OAuth, "conn/"+key, connectionOAuth{ClientKey: clientKey, Endpoints: ep}); err != nil {
-			return err
-		}
-		return putConnection(tx, conn, cat, g.base(in.Slug))
+		return tx.PutJSON(store.OAuth, "conn/"+key, connectionOAuth{ClientKey: clientKey, Endpoints: ep})
 	})
-	if err != nil {
-		return nil, 0, err
-	}
-	g.catalog.set(*conn, in.Kind, cat)
-	return conn, len(cat.Tools), nil
 }
 
 // takeFlow reads and deletes a flow in one transaction: a state works once.
