@@ -55,22 +55,38 @@ func callStackSize(fn api.Function) int {
 	return stack.Len()
 }
 
-// presizeStack gives fn, which must not have been called yet, a stack of
-// size bytes if that is more than it has. It reports whether it did.
-func presizeStack(fn api.Function, size int) bool {
+// presizeStack gives fn, which must not have been called yet, the stack
+// newStack returns (zeroed, larger than fn's). It reports whether it could.
+func presizeStack(fn api.Function, newStack func() []byte) bool {
 	stack, top, bottom, ok := callStackFields(fn)
-	if !ok || size <= stack.Len() || stack.Len() == 0 {
+	if !ok || stack.Len() == 0 {
 		return false
 	}
 	old := stack.Bytes()
 	if top.Uint() != uint64(stackTop(old)) || bottom.Pointer() != uintptr(unsafe.Pointer(&old[0])) {
 		return false // not as init left it
 	}
-	s := make([]byte, size)
+	setStack(stack, top, bottom, newStack())
+	return true
+}
+
+// takeStack returns fn's stack and gives fn a small new one, or returns nil.
+// fn must not be called again (its runtime is being discarded); the small
+// stack only keeps a stray call from touching memory it no longer owns.
+func takeStack(fn api.Function) []byte {
+	stack, top, bottom, ok := callStackFields(fn)
+	if !ok || stack.Len() == 0 {
+		return nil
+	}
+	old := stack.Bytes()
+	setStack(stack, top, bottom, make([]byte, 64))
+	return old
+}
+
+func setStack(stack, top, bottom reflect.Value, s []byte) {
 	stack.Set(reflect.ValueOf(s))
 	top.SetUint(uint64(stackTop(s)))
 	bottom.Set(reflect.ValueOf(&s[0]))
-	return true
 }
 
 // stackTop is where callEngine.init starts a stack: its last byte, aligned

@@ -48,6 +48,7 @@ type vm struct {
 	memMax    uint64
 	files     struct{ code, deliver uint32 } // C strings for eval
 	deliverBC []byte                         // bytecode of "__sbx_deliver()"
+	snap      *snapshot                      // the snapshot it was made from, if any
 
 	mu    sync.Mutex // orders interrupt() against reads of cause
 	cause cause
@@ -179,6 +180,9 @@ func (v *vm) installInterruptHandler(jsrt, slot uint32) error {
 // a heap that is thrown away anyway only costs time).
 func (v *vm) discard() {
 	_ = v.mod.Close(context.Background())
+	if v.snap != nil {
+		v.snap.recycle(v)
+	}
 }
 
 // interrupt makes the next function entry inside the VM trap. Safe from any
