@@ -1,22 +1,31 @@
 package sandbox
 
 // Figures measured on the 2-core development VM (Go 1.26.8, load average
-// 5–7 from other builds, hence the CPU-time metrics: they count only the
-// calling thread), `go test -bench . -run '^$' -count 2 ./sandbox`:
+// 1–8 from other work, hence the CPU-time metrics: they count only the
+// calling thread), `go test -bench . -run '^$' -count 2 ./sandbox`.
+// Runtimes are made from a copy-on-write snapshot of the first one (see
+// snapshot.go); the figures of runtimes built from scratch, measured right
+// before that change, are given as "built:".
 //
-//	RunReturn    `return 1+1`, prebuilt runtime ready:
-//	             p50 0.21–0.22 ms wall, 83 µs CPU. The mean (0.83 ms) is
-//	             higher because the refill of the next runtime competes for
-//	             the two cores right after each Run.
-//	RunToolCall  one tool call: 0.55 ms CPU, p50 1.7–2.3 ms (the Bridge
-//	             goroutine waits for a core). In a loop of 1,000 sequential
-//	             calls each costs ≈130 µs CPU, ≈0.2 ms wall.
-//	NewVM        building a runtime: 2.7–3.2 ms CPU (instance ≈0.2 ms,
-//	             New_QJS ≈1 ms, prelude from bytecode ≈0.6 ms; from source
-//	             it was ≈2–3 ms).
-//	CPULoop      3M loop iterations: 415–576 ms CPU.
-//	Calls        fib(25), 250k JS calls: 33–38 ms CPU.
-//	Transform    esbuild on a 4-line TS snippet, uncached: 0.9–1.2 ms.
+//	NewVM        making a runtime: 0.26–0.31 ms CPU (instance and exports
+//	             ≈0.1 ms, mapping and prefaulting the ≈60 pages a run
+//	             touches ≈0.1 ms, call stacks, mmap/munmap). Built: 1.6–2.1
+//	             ms (instance ≈0.2 ms, New_QJS ≈1 ms, prelude from bytecode
+//	             ≈0.3–0.6 ms).
+//	RunReturn    `return 1+1`, prebuilt runtime ready: p50 0.15–0.17 ms
+//	             wall, 45–80 µs CPU. Built: p50 0.21–0.23 ms, 58–60 µs.
+//	RunToolCall  one tool call: p50 0.51–0.63 ms, 0.23–0.30 ms CPU. Built:
+//	             p50 1.66–1.67 ms (the refill, 1.5 ms of CPU, competed with
+//	             the run and the Bridge goroutine), 0.36–0.43 ms CPU. Of a
+//	             tool call's run, measured in process: the main eval ≈0.14
+//	             ms (each tools.a.b property access made a Proxy handler of
+//	             eleven closures, ≈14 µs; now ≈5 µs), the wait for the Bridge
+//	             goroutine 20–50 µs, the delivery eval ≈70–90 µs. QuickJS
+//	             under wazero is ≈8× slower than native: a host call costs
+//	             ≈4 µs, JSON.stringify({a: 1}) ≈8 µs.
+//	CPULoop      3M loop iterations: 507–744 ms CPU.
+//	Calls        fib(25), 250k JS calls: 30–31 ms CPU.
+//	Transform    esbuild on a 4-line TS snippet, uncached: 0.8–0.9 ms.
 //
 // Cost of the stack/interrupt check (same benchmarks, module built without
 // it): CPULoop 457–528 ms, Calls 28.5–31.8 ms. With the check in every
@@ -31,9 +40,10 @@ package sandbox
 // memory from ≈275.
 //
 // TestThousandRunsKeepRSSFlat (anonymous RSS, idle Go heap subtracted, no
-// prebuilt runtimes): 11.8–12.8 MiB before, 12.4–13.1 MiB after 1,000 runs;
-// over 4,000 runs with 2 prebuilt runtimes it stayed at 22–23 MiB (heap in
-// use 14 MiB throughout).
+// prebuilt runtimes): 14.1 MiB before, 14.7 MiB after 1,000 runs (built
+// runtimes: 11.8–12.8 → 12.4–13.1 MiB). TestGrownRuntimesAreUnmapped, 1,000
+// runs that each grow the memory by 8 MiB: 15.3 → 15.6 MiB. The snapshot
+// itself is a 2.5 MiB memfd per Engine, shared by all its runtimes.
 
 import (
 	"context"
