@@ -85,9 +85,10 @@ func (m *machine) close() {
 	}
 }
 
-// export names a C export the sandbox calls; vm.call looks each up the
-// first time a runtime calls it (wazero gives every exported function its
-// own call stack, ≈10 KiB: most runs call only half of these).
+// export names a C export the sandbox calls. A runtime looks each up the
+// first time it calls it (vm.function): wazero gives every exported
+// function its own call stack, ≈10 KiB, and a run calls about half of
+// them; cloneVM looks up those the probe run called ahead of the run.
 type export uint8
 
 // qjsFuncs are the C exports the sandbox calls (qjsExports).
