@@ -341,26 +341,42 @@ func resultEvent(c completion, undelivered bool) Event {
 	return ev
 }
 
-// launch sends call to the Bridge on its own goroutine.
+// launch sends call to the Bridge on its own goroutine. A call that has a
+// free slot when the script makes it counts as started: a suspension that
+// follows waits for it and records its result, however the goroutines are
+// scheduled. Only a call queued behind MaxConcurrentCalls can be halted
+// before it starts (and is made again on resume).
 func (r *run) launch(call Call) {
 	r.live++
 	r.e.calls.Add(1)
+	slot := false
+	select {
+	case r.sem <- struct{}{}:
+		slot = true
+	default:
+	}
 	go func() {
 		defer r.e.calls.Done()
 		c := completion{call: call}
-		select {
-		case r.sem <- struct{}{}:
+		if !slot {
 			select {
+			case r.sem <- struct{}{}:
+				select {
+				case <-r.halt:
+					c.notStarted = true
+					<-r.sem
+				default:
+					slot = true
+				}
 			case <-r.halt:
 				c.notStarted = true
-			default:
-				r.invoke(&c)
+			case <-r.callCtx.Done():
+				c.errMsg = "the execution ended before this tool call started"
 			}
+		}
+		if slot {
+			r.invoke(&c)
 			<-r.sem
-		case <-r.halt:
-			c.notStarted = true
-		case <-r.callCtx.Done():
-			c.errMsg = "the execution ended before this tool call started"
 		}
 		select {
 		case r.completions <- c:
