@@ -71,9 +71,15 @@ func TestHostileSchemasRenderBounded(t *testing.T) {
 func TestHostileOutputIsCutShortHonestly(t *testing.T) {
 	r := NewRenderer(nil)
 
-	deep := strings.Repeat(`{"type":"array","items":`, 10_000) + `{"type":"string"}` + strings.Repeat(`}`, 10_000)
+	deep := strings.Repeat(`{"type":"array","items":`, 200) + `{"type":"string"}` + strings.Repeat(`}`, 200)
 	if got, want := r.Type(json.RawMessage(deep)), "unknown"+strings.Repeat("[]", maxDepth+1); got != want {
 		t.Errorf("deep arrays: got %.80s…, want unknown under %d levels of []", got, maxDepth+1)
+	}
+	// Past fastjson.MaxDepth (300 JSON levels) a document does not parse at
+	// all, so the whole type is unknown rather than the outer levels of it.
+	deeper := strings.Repeat(`{"type":"array","items":`, 10_000) + `{"type":"string"}` + strings.Repeat(`}`, 10_000)
+	if got := r.Type(json.RawMessage(deeper)); got != "unknown" {
+		t.Errorf("arrays 10k levels deep: got %.80s…, want unknown", got)
 	}
 
 	var b strings.Builder

@@ -505,7 +505,7 @@ func (w *walker) enum(v, values *value, depth int) expr {
 	var restKinds []kind
 	for _, e := range values.vals {
 		w.nodes++
-		if len(members) < maxEnum && !w.over() && e.size() <= maxOutput-w.size {
+		if len(members) < maxEnum && !w.over() && e.size <= maxOutput-w.size {
 			lit := w.literal(e)
 			if !seen[lit.text] {
 				seen[lit.text] = true

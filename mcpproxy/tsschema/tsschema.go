@@ -17,6 +17,8 @@ import (
 	"encoding/json"
 	"slices"
 	"strconv"
+
+	"github.com/valyala/fastjson"
 )
 
 // Renderer renders schemas that share one set of named definitions, such as
@@ -87,7 +89,9 @@ func (r *Renderer) init() {
 // Type renders one schema as a TypeScript type expression, e.g.
 // `{ petId: string; verbose?: boolean; }`. Named refs render as the
 // (sanitised) definition name and are recorded as used; refs that name no
-// definition render as `unknown`, and so does anything that is not JSON.
+// definition render as `unknown`, and so does anything that is not JSON
+// (strings are read leniently: a control character or an unknown escape in
+// one is taken as it stands).
 //
 // Local definitions of the schema ($defs or definitions at its top) join the
 // renderer's definitions. One with the name and content of a definition
@@ -107,13 +111,15 @@ func (r *Renderer) TypeNamed(name string, schema json.RawMessage) string {
 
 func (r *Renderer) render(rootName string, schema json.RawMessage) string {
 	r.init()
-	v, err := decodeSchema(schema)
+	p := parsers.Get()
+	defer parsers.Put(p)
+	v, err := decodeSchema(p, schema)
 	if err != nil {
 		return unknownT.text
 	}
 	sc := &scope{}
 	if rootName != "" {
-		sc.root = r.register(rootName, schema, v, sc)
+		sc.root = r.register(rootName, compact(schema), v, sc)
 	}
 	for _, section := range []string{"$defs", "definitions"} {
 		local := v.get(section)
@@ -126,7 +132,7 @@ func (r *Renderer) render(rootName string, schema json.RawMessage) string {
 		names, vals := local.members()
 		for i, name := range names {
 			if _, dup := sc.local[name]; !dup { // $defs wins over definitions
-				sc.local[name] = r.register(name, schema, vals[i], sc)
+				sc.local[name] = r.register(name, vals[i].str, vals[i], sc) // kindLazy: str is the JSON, compact
 			}
 		}
 	}
@@ -134,12 +140,11 @@ func (r *Renderer) render(rootName string, schema json.RawMessage) string {
 	return w.schema(v, 0).text
 }
 
-// register adds a local definition and returns its key. A definition with the
-// same name and content is reused, so rendering many tools whose schemas
-// repeat the same $defs does not multiply them.
-func (r *Renderer) register(name string, doc []byte, v *value, sc *scope) string {
-	raw := doc[v.start:v.end]
-	canon := compact(raw)
+// register adds a local definition, whose compact JSON is canon, and returns
+// its key. A definition with the same name and content is reused, so
+// rendering many tools whose schemas repeat the same $defs does not multiply
+// them.
+func (r *Renderer) register(name, canon string, v *value, sc *scope) string {
 	for _, key := range r.byName[name] {
 		if r.defs[key].canonical() == canon {
 			return key
@@ -151,7 +156,7 @@ func (r *Renderer) register(name string, doc []byte, v *value, sc *scope) string
 	}
 	d := &definition{canon: canon, scope: sc}
 	if v.kind == kindLazy {
-		d.raw = bytes.Clone(raw) // decoded later; the caller may reuse its buffer by then
+		d.raw = json.RawMessage(v.str) // decoded when first rendered
 	} else {
 		d.node, d.ready = v, true
 	}
@@ -185,10 +190,12 @@ func compact(raw []byte) string {
 // the map is the caller's to keep.
 func (r *Renderer) Definitions() map[string]string {
 	r.init()
+	p := parsers.Get()
+	defer parsers.Put(p)
 	// Rendering a definition may reach more; they join the queue.
 	for i := 0; i < len(r.queue); i++ {
 		if key := r.queue[i]; r.rendered[key] == "" {
-			r.rendered[key] = r.renderDefinition(key)
+			r.rendered[key] = r.renderDefinition(p, key)
 		}
 	}
 	out := make(map[string]string, len(r.queue))
@@ -198,10 +205,10 @@ func (r *Renderer) Definitions() map[string]string {
 	return out
 }
 
-func (r *Renderer) renderDefinition(key string) string {
+func (r *Renderer) renderDefinition(p *fastjson.Parser, key string) string {
 	d := r.defs[key]
 	if !d.ready {
-		d.node, _ = decode(d.raw)
+		d.node, _ = decode(p, d.raw)
 		d.ready = true
 	}
 	if d.node == nil {

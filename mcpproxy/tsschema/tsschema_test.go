@@ -53,6 +53,8 @@ var typeCases = []struct {
 	{name: "description only is unknown", schema: `{"description":"anything at all"}`, want: `unknown`},
 	{name: "not JSON is unknown", schema: `{"type":`, want: `unknown`},
 	{name: "a JSON string is not a schema", schema: `"string"`, want: `unknown`},
+	{name: "a number that is not JSON is not JSON", schema: `{"const":01}`, want: `unknown`},
+	{name: "nan is not JSON", schema: `{"enum":["a",nan]}`, want: `unknown`},
 
 	// Objects.
 	{name: "properties without type make an object",

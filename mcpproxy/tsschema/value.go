@@ -2,11 +2,11 @@ package tsschema
 
 import (
 	"errors"
-	"math"
 	"slices"
-	"strconv"
-	"unicode/utf16"
+	"strings"
 	"unicode/utf8"
+
+	"github.com/valyala/fastjson"
 )
 
 // kind is the JSON type of a value.
@@ -20,32 +20,31 @@ const (
 	kindArray
 	kindObject
 	// kindDeep stands for a container nested deeper than maxJSONDepth (or
-	// past maxValues). It is skipped, not decoded, so hostile nesting costs
-	// one scan and no stack.
+	// any value past maxValues). What is inside is not converted.
 	kindDeep
-	// kindLazy is a value left undecoded in raw, to be decoded on its own.
+	// kindLazy is a value left unconverted: str holds its JSON, compact, to
+	// be decoded on its own.
 	kindLazy
 )
 
-// maxJSONDepth bounds how deep the decoder builds values. A schema level
-// takes at most three JSON levels (properties → name → schema), so this is
-// well past the point where rendering gives up anyway (maxDepth).
+// maxJSONDepth bounds how deep values are built. A schema level takes at
+// most three JSON levels (properties → name → schema), so this is well past
+// the point where rendering gives up anyway (maxDepth). Documents nested
+// deeper than fastjson.MaxDepth (300) do not parse at all.
 const maxJSONDepth = 128
 
 // value is a decoded JSON value that, unlike map[string]any, keeps object
 // keys in the order the document gives them: property order is part of the
-// rendered type.
+// rendered type. Values are built from a fastjson parse and, unlike
+// fastjson's, outlive the parser.
 type value struct {
-	kind       kind
-	b          bool     // kindBool
-	start, end int32    // where the value is in the document
-	str        string   // kindString: the text; kindNumber: the literal as written
-	keys       []string // kindObject: member names, in order, repeats included
-	vals       []*value // kindObject: member values; kindArray: elements
+	kind kind
+	b    bool     // kindBool
+	size int      // about the length of the value's JSON text; 0 for kindDeep
+	str  string   // kindString: the text; kindNumber: the literal as written; kindLazy: the JSON
+	keys []string // kindObject: member names, in order, repeats included
+	vals []*value // kindObject: member values; kindArray: elements
 }
-
-// size is the length of the value's JSON text.
-func (v *value) size() int { return int(v.end - v.start) }
 
 // get returns the member named key of an object, or nil. Of repeated
 // members the last counts, as in encoding/json.
@@ -126,548 +125,209 @@ func (v *value) isTrue() bool { return v != nil && v.kind == kindBool && v.b }
 
 var errSyntax = errors.New("tsschema: invalid JSON")
 
-// maxValues bounds how many values one decode builds. Past it the rest of the
-// document is only scanned: values become kindDeep and object members are
-// dropped. The output limit lets far fewer values matter anyway.
+// maxValues bounds how many values one decode builds. Past it values become
+// kindDeep and object members are dropped. The output limit lets far fewer
+// values matter anyway.
 const maxValues = 1 << 15
 
-// decode parses one JSON document. Containers nested deeper than
-// maxJSONDepth, and all containers after the first maxValues values, become
-// kindDeep values: the bytes inside them are only scanned for balance.
-func decode(data []byte) (*value, error) {
-	return decodeWith(data, false)
+// parsers are reused: a parser keeps its buffers. A caller holds one for a
+// whole rendering, not just the parse, so that collections while it renders
+// do not empty the pool. Values are converted before the next parse.
+var parsers fastjson.ParserPool
+
+// decode parses one JSON document with p. Containers nested deeper than
+// maxJSONDepth, and all values after the first maxValues, become kindDeep.
+func decode(p *fastjson.Parser, data []byte) (*value, error) {
+	return decodeWith(p, data, false)
 }
 
 // decodeSchema is decode for a schema whose own definitions ($defs,
-// definitions) will be decoded on their own: their members stay undecoded
+// definitions) will be decoded on their own: their members stay unconverted
 // (kindLazy), so they do not take the schema's share of maxValues.
-func decodeSchema(data []byte) (*value, error) {
-	return decodeWith(data, true)
+func decodeSchema(p *fastjson.Parser, data []byte) (*value, error) {
+	return decodeWith(p, data, true)
 }
 
-func decodeWith(data []byte, lazyDefs bool) (*value, error) {
-	if len(data) > math.MaxInt32 { // offsets are int32
+// decodeWith parses data with p and converts what it gets. Strings are read
+// as fastjson reads them: a control character or an unknown escape in one is
+// taken as it stands, and an escaped lone surrogate stays an escape. Numbers
+// must be JSON numbers, since they are written out as they stand.
+func decodeWith(p *fastjson.Parser, data []byte, lazyDefs bool) (*value, error) {
+	root, err := p.ParseBytes(data)
+	if err != nil {
 		return nil, errSyntax
 	}
-	d := decoder{data: data, src: string(data), lazyDefs: lazyDefs, validUTF8: utf8.Valid(data)}
-	v, err := d.value(0)
-	if err != nil {
-		return nil, err
-	}
-	d.space()
-	if d.pos != len(d.data) {
+	c := converter{lazyDefs: lazyDefs, validUTF8: utf8.Valid(data)}
+	// The text is at most the document's, so a small one takes one chunk.
+	c.text.Grow(grow(&c.chunks[3], min(len(data), textChunk), textChunk))
+	v := c.value(root, 0)
+	if c.badNumber {
 		return nil, errSyntax
 	}
 	return v, nil
 }
 
-type decoder struct {
-	data      []byte
-	src       string // data as a string: unescaped strings are cut from it without copying
-	pos       int
-	validUTF8 bool // data is valid UTF-8, so unescaped strings need no check
+// converter builds values from a parsed document.
+type converter struct {
+	text      strings.Builder // holds the short strings, copied out of the parser's buffer
+	scratch   []byte
+	validUTF8 bool // the document is valid UTF-8, so its strings need no check
 	lazyDefs  bool
-	count     int      // values built
-	slab      []value  // values are allocated from here, many at a time
-	keyStack  []string // members of the containers being decoded
-	valStack  []*value
-	keyArena  []string // small containers' members are carved from these
-	valArena  []*value
-	chunks    [3]int // the last chunk sizes of slab, keyArena and valArena
+	badNumber bool // a number is not a JSON number
+	count     int  // values visited
+	// Values and members are carved from these, many at a time.
+	slab   []value
+	strs   []string
+	ptrs   []*value
+	chunks [4]int // the last chunk sizes of slab, strs, ptrs and text
 }
 
 // grow sizes the next chunk of an arena: small for small documents, which
-// are most, and doubling up to a few KiB for large ones.
-func grow(last *int, need int) int {
-	*last = max(need, min(2**last, 512), 8)
+// are most, and doubling up to limit for large ones.
+func grow(last *int, need, limit int) int {
+	*last = max(need, min(2**last, limit), 8)
 	return *last
 }
 
-// keepKeys copies the members of a finished object out of the stack.
-func (d *decoder) keepKeys(src []string) []string {
-	n := len(src)
-	if n == 0 || n > 64 {
-		return slices.Clone(src)
+// carve takes n elements from *arena, refilling it in chunks.
+func carve[T any](arena *[]T, last *int, n int) []T {
+	if n > 64 {
+		return make([]T, n)
 	}
-	if len(d.keyArena) < n {
-		d.keyArena = make([]string, grow(&d.chunks[1], n))
+	if len(*arena) < n {
+		*arena = make([]T, grow(last, n, 512))
 	}
-	out := d.keyArena[:n:n]
-	d.keyArena = d.keyArena[n:]
-	copy(out, src)
+	out := (*arena)[:n:n]
+	*arena = (*arena)[n:]
 	return out
 }
 
-// keepVals copies the values of a finished container out of the stack.
-func (d *decoder) keepVals(src []*value) []*value {
-	n := len(src)
-	if n == 0 || n > 64 {
-		return slices.Clone(src)
-	}
-	if len(d.valArena) < n {
-		d.valArena = make([]*value, grow(&d.chunks[2], n))
-	}
-	out := d.valArena[:n:n]
-	d.valArena = d.valArena[n:]
-	copy(out, src)
-	return out
-}
-
-func (d *decoder) alloc(k kind) *value {
-	if len(d.slab) == 0 {
-		d.slab = make([]value, grow(&d.chunks[0], 1))
-	}
-	v := &d.slab[0]
-	d.slab = d.slab[1:]
+func (c *converter) alloc(k kind) *value {
+	v := &carve(&c.slab, &c.chunks[0], 1)[0]
 	v.kind = k
 	return v
 }
 
-func (d *decoder) space() {
-	for d.pos < len(d.data) {
-		switch d.data[d.pos] {
-		case ' ', '\t', '\n', '\r':
-			d.pos++
-		default:
-			return
-		}
+// string copies b out of the parser's buffer. Invalid UTF-8 becomes U+FFFD,
+// as in encoding/json.
+func (c *converter) string(b []byte) string {
+	if !c.validUTF8 && !utf8.Valid(b) {
+		return string([]rune(string(b)))
 	}
+	if len(b) > 4096 {
+		return string(b)
+	}
+	if c.text.Cap()-c.text.Len() < len(b) {
+		c.text = strings.Builder{} // the strings cut from the last chunk keep it
+		c.text.Grow(grow(&c.chunks[3], len(b), textChunk))
+	}
+	start := c.text.Len()
+	c.text.Write(b)
+	return c.text.String()[start:]
 }
 
-func (d *decoder) value(depth int) (*value, error) {
-	d.space()
-	if d.pos >= len(d.data) {
-		return nil, errSyntax
-	}
-	start := d.pos
-	d.count++
-	if d.count > maxValues {
-		if err := d.skip(); err != nil {
-			return nil, err
-		}
-		return &elided, nil
-	}
-	var v *value
-	var err error
-	switch c := d.data[d.pos]; {
-	case c == '{' || c == '[':
-		if depth >= maxJSONDepth {
-			if err := d.skipContainer(); err != nil {
-				return nil, err
-			}
-			v = d.alloc(kindDeep)
-		} else if c == '{' {
-			v, err = d.object(depth)
-		} else {
-			v, err = d.array(depth)
-		}
-	case c == '"':
-		var s string
-		s, err = d.string()
-		v = d.alloc(kindString)
-		v.str = s
-	case c == 't':
-		err = d.literal("true")
-		v = d.alloc(kindBool)
-		v.b = true
-	case c == 'f':
-		err = d.literal("false")
-		v = d.alloc(kindBool)
-	case c == 'n':
-		err = d.literal("null")
-		v = d.alloc(kindNull)
-	case c == '-' || (c >= '0' && c <= '9'):
-		err = d.number()
-		v = d.alloc(kindNumber)
-		v.str = d.src[start:d.pos]
-	default:
-		return nil, errSyntax
-	}
-	if err != nil {
-		return nil, err
-	}
-	v.start, v.end = int32(start), int32(d.pos)
-	return v, nil
-}
+// textChunk is the largest chunk of text that short strings share.
+const textChunk = 64 << 10
 
 // elided stands for every value past maxValues. It is never modified.
 var elided = value{kind: kindDeep}
 
-// lazy scans past one value and returns it undecoded.
-func (d *decoder) lazy() (*value, error) {
-	d.space()
-	start := d.pos
-	if err := d.skip(); err != nil {
-		return nil, err
+func (c *converter) value(v *fastjson.Value, depth int) *value {
+	c.count++
+	if c.count > maxValues {
+		return &elided
 	}
-	v := d.alloc(kindLazy)
-	v.start, v.end = int32(start), int32(d.pos)
-	return v, nil
-}
-
-// skip moves past one value without decoding it.
-func (d *decoder) skip() error {
-	if d.pos >= len(d.data) {
-		return errSyntax
-	}
-	var err error
-	switch c := d.data[d.pos]; {
-	case c == '{' || c == '[':
-		err = d.skipContainer()
-	case c == '"':
-		err = d.skipString()
-	case c == 't':
-		err = d.literal("true")
-	case c == 'f':
-		err = d.literal("false")
-	case c == 'n':
-		err = d.literal("null")
-	case c == '-' || (c >= '0' && c <= '9'):
-		err = d.number()
+	switch v.Type() {
+	case fastjson.TypeObject:
+		if depth >= maxJSONDepth {
+			return c.alloc(kindDeep)
+		}
+		o, _ := v.Object()
+		out := c.alloc(kindObject)
+		room := min(o.Len(), maxValues-c.count) // members kept, at most
+		out.keys = carve(&c.strs, &c.chunks[1], room)
+		out.vals = carve(&c.ptrs, &c.chunks[2], room)
+		n, size := 0, 2
+		o.Visit(func(k []byte, m *fastjson.Value) {
+			keep := c.count < maxValues // past the budget, members are dropped
+			var member *value
+			if depth == 0 && c.lazyDefs && (string(k) == "$defs" || string(k) == "definitions") {
+				member = c.lazyMembers(m)
+			} else {
+				member = c.value(m, depth+1)
+			}
+			if keep {
+				out.keys[n], out.vals[n] = c.string(k), member
+				n++
+				size += len(k) + 4 + member.size
+			}
+		})
+		out.keys, out.vals, out.size = out.keys[:n], out.vals[:n], size
+		return out
+	case fastjson.TypeArray:
+		if depth >= maxJSONDepth {
+			return c.alloc(kindDeep)
+		}
+		elems, _ := v.Array()
+		out := c.alloc(kindArray)
+		out.vals = carve(&c.ptrs, &c.chunks[2], len(elems))
+		out.size = 2
+		for i, e := range elems {
+			out.vals[i] = c.value(e, depth+1)
+			out.size += out.vals[i].size + 1
+		}
+		return out
+	case fastjson.TypeString:
+		b, _ := v.StringBytes()
+		out := c.alloc(kindString)
+		out.str, out.size = c.string(b), len(b)+2
+		return out
+	case fastjson.TypeNumber:
+		c.scratch = v.MarshalTo(c.scratch[:0]) // the literal as written
+		// The parser takes any run of digits, signs, dots and exponents,
+		// and nan and inf; the validator does not.
+		if fastjson.ValidateBytes(c.scratch) != nil {
+			c.badNumber = true
+		}
+		out := c.alloc(kindNumber)
+		out.str, out.size = c.string(c.scratch), len(c.scratch)
+		return out
+	case fastjson.TypeTrue:
+		out := c.alloc(kindBool)
+		out.b, out.size = true, 4
+		return out
+	case fastjson.TypeFalse:
+		out := c.alloc(kindBool)
+		out.size = 5
+		return out
 	default:
-		err = errSyntax
-	}
-	return err
-}
-
-func (d *decoder) object(depth int) (*value, error) {
-	d.pos++ // {
-	v := d.alloc(kindObject)
-	// Arrays push values only, so the two stacks have their own bases.
-	base, vbase := len(d.keyStack), len(d.valStack)
-	defer func() {
-		d.keyStack = d.keyStack[:base]
-		d.valStack = d.valStack[:vbase]
-	}()
-	d.space()
-	if d.pos < len(d.data) && d.data[d.pos] == '}' {
-		d.pos++
-		return v, nil
-	}
-	for {
-		d.space()
-		if d.pos >= len(d.data) || d.data[d.pos] != '"' {
-			return nil, errSyntax
-		}
-		key, err := d.string()
-		if err != nil {
-			return nil, err
-		}
-		d.space()
-		if d.pos >= len(d.data) || d.data[d.pos] != ':' {
-			return nil, errSyntax
-		}
-		d.pos++
-		keep := d.count < maxValues // past the budget, members are dropped
-		var member *value
-		if depth == 0 && d.lazyDefs && (key == "$defs" || key == "definitions") {
-			member, err = d.lazyMembers()
-		} else {
-			member, err = d.value(depth + 1)
-		}
-		if err != nil {
-			return nil, err
-		}
-		if keep {
-			d.keyStack = append(d.keyStack, key)
-			d.valStack = append(d.valStack, member)
-		}
-		d.space()
-		if d.pos >= len(d.data) {
-			return nil, errSyntax
-		}
-		switch d.data[d.pos] {
-		case ',':
-			d.pos++
-		case '}':
-			d.pos++
-			v.keys = d.keepKeys(d.keyStack[base:])
-			v.vals = d.keepVals(d.valStack[vbase:])
-			return v, nil
-		default:
-			return nil, errSyntax
-		}
+		out := c.alloc(kindNull)
+		out.size = 4
+		return out
 	}
 }
 
-// lazyMembers decodes an object whose member values stay undecoded, or any
-// other value as usual.
-func (d *decoder) lazyMembers() (*value, error) {
-	d.space()
-	if d.pos >= len(d.data) || d.data[d.pos] != '{' {
-		return d.value(1)
-	}
-	start := d.pos
-	d.pos++
-	v := d.alloc(kindObject)
-	d.space()
-	if d.pos < len(d.data) && d.data[d.pos] == '}' {
-		d.pos++
-		v.start, v.end = int32(start), int32(d.pos)
-		return v, nil
-	}
-	for {
-		d.space()
-		if d.pos >= len(d.data) || d.data[d.pos] != '"' {
-			return nil, errSyntax
-		}
-		key, err := d.string()
-		if err != nil {
-			return nil, err
-		}
-		d.space()
-		if d.pos >= len(d.data) || d.data[d.pos] != ':' {
-			return nil, errSyntax
-		}
-		d.pos++
-		keep := d.count < maxValues
-		d.count++
-		member, err := d.lazy()
-		if err != nil {
-			return nil, err
-		}
-		if keep {
-			v.keys = append(v.keys, key)
-			v.vals = append(v.vals, member)
-		}
-		d.space()
-		if d.pos >= len(d.data) {
-			return nil, errSyntax
-		}
-		switch d.data[d.pos] {
-		case ',':
-			d.pos++
-		case '}':
-			d.pos++
-			v.start, v.end = int32(start), int32(d.pos)
-			return v, nil
-		default:
-			return nil, errSyntax
-		}
-	}
-}
-
-func (d *decoder) array(depth int) (*value, error) {
-	d.pos++ // [
-	v := d.alloc(kindArray)
-	base := len(d.valStack)
-	defer func() { d.valStack = d.valStack[:base] }()
-	d.space()
-	if d.pos < len(d.data) && d.data[d.pos] == ']' {
-		d.pos++
-		return v, nil
-	}
-	for {
-		elem, err := d.value(depth + 1)
-		if err != nil {
-			return nil, err
-		}
-		d.valStack = append(d.valStack, elem)
-		d.space()
-		if d.pos >= len(d.data) {
-			return nil, errSyntax
-		}
-		switch d.data[d.pos] {
-		case ',':
-			d.pos++
-		case ']':
-			d.pos++
-			v.vals = d.keepVals(d.valStack[base:])
-			return v, nil
-		default:
-			return nil, errSyntax
-		}
-	}
-}
-
-// skipContainer moves past one object or array without decoding it,
-// checking only that brackets balance outside strings.
-func (d *decoder) skipContainer() error {
-	var stack []byte
-	for d.pos < len(d.data) {
-		switch c := d.data[d.pos]; c {
-		case '{', '[':
-			stack = append(stack, c)
-			d.pos++
-		case '}', ']':
-			if len(stack) == 0 || (c == '}') != (stack[len(stack)-1] == '{') {
-				return errSyntax
-			}
-			stack = stack[:len(stack)-1]
-			d.pos++
-			if len(stack) == 0 {
-				return nil
-			}
-		case '"':
-			if err := d.skipString(); err != nil {
-				return err
-			}
-		default:
-			d.pos++
-		}
-	}
-	return errSyntax
-}
-
-// skipString moves past one string without decoding it.
-func (d *decoder) skipString() error {
-	for p := d.pos + 1; p < len(d.data); p++ {
-		switch d.data[p] {
-		case '\\':
-			p++
-		case '"':
-			d.pos = p + 1
-			return nil
-		}
-	}
-	return errSyntax
-}
-
-func (d *decoder) literal(word string) error {
-	if len(d.data)-d.pos < len(word) || string(d.data[d.pos:d.pos+len(word)]) != word {
-		return errSyntax
-	}
-	d.pos += len(word)
-	return nil
-}
-
-// number checks the JSON number grammar, so that the text can be used as a
-// TypeScript literal type as it stands (no leading zeros, no bare dots).
-func (d *decoder) number() error {
-	p := d.pos
-	if p < len(d.data) && d.data[p] == '-' {
-		p++
-	}
-	switch {
-	case p < len(d.data) && d.data[p] == '0':
-		p++
-	case p < len(d.data) && d.data[p] >= '1' && d.data[p] <= '9':
-		for p < len(d.data) && isDigit(d.data[p]) {
-			p++
-		}
-	default:
-		return errSyntax
-	}
-	if p < len(d.data) && d.data[p] == '.' {
-		p++
-		if p >= len(d.data) || !isDigit(d.data[p]) {
-			return errSyntax
-		}
-		for p < len(d.data) && isDigit(d.data[p]) {
-			p++
-		}
-	}
-	if p < len(d.data) && (d.data[p] == 'e' || d.data[p] == 'E') {
-		p++
-		if p < len(d.data) && (d.data[p] == '+' || d.data[p] == '-') {
-			p++
-		}
-		if p >= len(d.data) || !isDigit(d.data[p]) {
-			return errSyntax
-		}
-		for p < len(d.data) && isDigit(d.data[p]) {
-			p++
-		}
-	}
-	d.pos = p
-	return nil
-}
-
-func isDigit(c byte) bool { return c >= '0' && c <= '9' }
-
-// string decodes a JSON string starting at the opening quote. Invalid UTF-8
-// and lone surrogates become U+FFFD, as in encoding/json.
-func (d *decoder) string() (string, error) {
-	p := d.pos + 1
-	start := p
-	for p < len(d.data) {
-		c := d.data[p]
-		if c == '"' {
-			d.pos = p + 1
-			if s := d.src[start:p]; d.validUTF8 || utf8.ValidString(s) {
-				return s, nil
-			}
-			return string([]rune(d.src[start:p])), nil
-		}
-		if c == '\\' {
-			break
-		}
-		if c < 0x20 {
-			return "", errSyntax
-		}
-		p++
-	}
-	// Slow path: the string has escapes.
-	buf := make([]byte, 0, p-start+16)
-	buf = append(buf, d.data[start:p]...)
-	for p < len(d.data) {
-		c := d.data[p]
-		switch {
-		case c == '"':
-			d.pos = p + 1
-			if utf8.Valid(buf) {
-				return string(buf), nil
-			}
-			return string([]rune(string(buf))), nil
-		case c < 0x20:
-			return "", errSyntax
-		case c != '\\':
-			buf = append(buf, c)
-			p++
-			continue
-		}
-		if p+1 >= len(d.data) {
-			return "", errSyntax
-		}
-		p++
-		switch d.data[p] {
-		case '"', '\\', '/':
-			buf = append(buf, d.data[p])
-		case 'b':
-			buf = append(buf, '\b')
-		case 'f':
-			buf = append(buf, '\f')
-		case 'n':
-			buf = append(buf, '\n')
-		case 'r':
-			buf = append(buf, '\r')
-		case 't':
-			buf = append(buf, '\t')
-		case 'u':
-			r, ok := hex4(d.data, p+1)
-			if !ok {
-				return "", errSyntax
-			}
-			p += 4
-			if utf16.IsSurrogate(r) {
-				if r2, ok := hex4(d.data, p+3); ok && d.data[p+1] == '\\' && d.data[p+2] == 'u' {
-					if pair := utf16.DecodeRune(r, r2); pair != utf8.RuneError {
-						r = pair
-						p += 6
-					} else {
-						r = utf8.RuneError
-					}
-				} else {
-					r = utf8.RuneError
-				}
-			}
-			buf = utf8.AppendRune(buf, r)
-		default:
-			return "", errSyntax
-		}
-		p++
-	}
-	return "", errSyntax
-}
-
-// hex4 reads four hex digits at data[at:].
-func hex4(data []byte, at int) (rune, bool) {
-	if at < 0 || at+4 > len(data) {
-		return 0, false
-	}
-	n, err := strconv.ParseUint(string(data[at:at+4]), 16, 32)
+// lazyMembers converts an object whose member values stay unconverted, or
+// any other value as usual. A member's JSON is taken before anything reads
+// it, so it is the document's text less white space: fastjson unescapes in
+// place, and would re-escape what was read.
+func (c *converter) lazyMembers(v *fastjson.Value) *value {
+	o, err := v.Object()
 	if err != nil {
-		return 0, false
+		return c.value(v, 1)
 	}
-	return rune(n), true
+	out := c.alloc(kindObject)
+	o.Visit(func(k []byte, m *fastjson.Value) {
+		keep := c.count < maxValues
+		c.count++
+		if !keep {
+			return
+		}
+		c.scratch = m.MarshalTo(c.scratch[:0])
+		lazy := c.alloc(kindLazy)
+		lazy.str, lazy.size = c.string(c.scratch), len(c.scratch)
+		out.keys = append(out.keys, c.string(k))
+		out.vals = append(out.vals, lazy)
+	})
+	return out
 }
