@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -164,16 +165,23 @@ func TestTheOfficialTypeScriptSDKExecutesCode(t *testing.T) {
 	}
 }
 
-func TestAPausedExecutionSurvivesAGatewayRestart(t *testing.T) {
-	home, port := t.TempDir(), freePort(t)
-	up, posts, gets := petStore(t)
-	g := startGateway(t, home, port)
+// addPetStore adds the pet store as the integration pets with the
+// connection tools.pets.org.main.
+func (g *gateway) addPetStore(t *testing.T, up *httptest.Server) {
+	t.Helper()
 	if code, body := g.api(t, "POST", "/api/openapi/specs", map[string]any{"spec": map[string]any{"kind": "url", "url": up.URL + "/openapi.json"}, "slug": "pets"}); code != 200 {
 		t.Fatalf("add: %d %s", code, body)
 	}
 	if code, body := g.api(t, "POST", "/api/connections", map[string]any{"owner": "org", "name": "main", "integration": "pets", "template": "none"}); code != 200 {
 		t.Fatalf("connect: %d %s", code, body)
 	}
+}
+
+func TestAPausedExecutionSurvivesAGatewayRestart(t *testing.T) {
+	home, port := t.TempDir(), freePort(t)
+	up, posts, gets := petStore(t)
+	g := startGateway(t, home, port)
+	g.addPetStore(t, up)
 	code := `const before = await tools.pets.org.main.pets.listPets({});
 const created = await tools.pets.org.main.pets.createPet({ body: { name: "Fido" } });
 return { before: before.data[0].name, created: created.data.name, status: created.http.status };`
@@ -196,5 +204,92 @@ return { before: before.data[0].name, created: created.data.name, status: create
 	}
 	if posts.Load() != 1 || gets.Load() != 1 {
 		t.Fatalf("upstream saw %d writes and %d reads; want exactly 1 and 1 (nothing before the pause repeated)", posts.Load(), gets.Load())
+	}
+}
+
+// An OpenAPI POST under the default policy pauses in each approval mode;
+// accepting sends exactly one POST upstream, declining throws in the sandbox
+// and sends nothing. The agent is the official TypeScript SDK.
+func TestEveryApprovalModeWithTheTypeScriptSDK(t *testing.T) {
+	up, posts, _ := petStore(t)
+	g := startGateway(t, t.TempDir(), freePort(t))
+	g.addPetStore(t, up)
+	write := execute(`return (await tools.pets.org.main.pets.createPet({ body: { name: "Fido" } })).data.name`)
+	const declined = `Tool "pets.org.main.pets.createPet" requires approval but the request was declined by the user.`
+	resume := func(action string) map[string]any {
+		args := map[string]any{"executionId": "$last"}
+		if action != "" {
+			args["action"] = action
+		}
+		return map[string]any{"tool": "resume", "arguments": args}
+	}
+	// browser approves or declines on the console's endpoint while the
+	// agent's resume, from a second client, waits for the decision.
+	browser := func(t *testing.T, action string) map[string]any {
+		paused := structured(t, sdkClient(t, g.base+"/mcp?elicitation_mode=browser", write)[1])
+		id, _ := paused["executionId"].(string)
+		u, err := url.Parse(fmt.Sprint(paused["approvalUrl"]))
+		if paused["status"] != "user_approval_required" || err != nil || u.Query().Get("mcp_session_id") == "" {
+			t.Fatalf("browser-mode pause: %v", paused)
+		}
+		waiting := make(chan []map[string]any, 1)
+		go func() {
+			var out []map[string]any
+			defer func() { waiting <- out }() // also when sdkClient fails the test
+			out = sdkClient(t, g.base+"/mcp?elicitation_mode=browser", map[string]any{"tool": "resume", "arguments": map[string]any{"executionId": id}})
+		}()
+		time.Sleep(1500 * time.Millisecond) // node starts and the resume is waiting
+		decided := time.Now()
+		decision := fmt.Sprintf("/api/mcp-sessions/%s/executions/%s/resume", u.Query().Get("mcp_session_id"), id)
+		if code, body := g.api(t, "POST", decision, map[string]any{"action": action, "content": map[string]any{}}); code != 200 {
+			t.Fatalf("%s on the console: %d %s", action, code, body)
+		}
+		select {
+		case out := <-waiting:
+			t.Logf("the waiting resume answered %v after the decision", time.Since(decided).Round(time.Millisecond))
+			if len(out) < 2 {
+				t.FailNow()
+			}
+			return out[1]
+		case <-time.After(60 * time.Second):
+			t.Fatal("the agent's resume did not wake up on the decision")
+			return nil
+		}
+	}
+	// native answers the gateway's elicitation request in the client.
+	native := func(t *testing.T, action string) map[string]any {
+		out := sdkClient(t, g.base+"/mcp?elicitation_mode=native", map[string]any{"elicit": action}, write)
+		if asked, _ := out[1]["elicited"].(string); !strings.HasPrefix(asked, "POST /pets") {
+			t.Fatalf("the client was not asked, or not about POST /pets: %v", out)
+		}
+		return out[len(out)-1]
+	}
+	tests := []struct {
+		mode, action string
+		run          func(t *testing.T, action string) map[string]any
+	}{
+		{"model", "accept", func(t *testing.T, a string) map[string]any { return sdkClient(t, g.base+"/mcp", write, resume(a))[2] }},
+		{"model", "decline", func(t *testing.T, a string) map[string]any { return sdkClient(t, g.base+"/mcp", write, resume(a))[2] }},
+		{"browser", "accept", browser},
+		{"browser", "decline", browser},
+		{"native", "accept", native},
+		{"native", "decline", native},
+	}
+	for _, tt := range tests {
+		t.Run(tt.mode+" "+tt.action, func(t *testing.T) {
+			before := posts.Load()
+			res := tt.run(t, tt.action)
+			text := fmt.Sprint(res["content"])
+			switch tt.action {
+			case "accept":
+				if res["isError"] == true || !strings.Contains(text, "Fido") || posts.Load() != before+1 {
+					t.Fatalf("accepted: %v; the upstream received %d writes, want 1", res, posts.Load()-before)
+				}
+			case "decline":
+				if res["isError"] != true || !strings.Contains(text, declined) || posts.Load() != before {
+					t.Fatalf("declined: %v; the upstream received %d writes, want 0", res, posts.Load()-before)
+				}
+			}
+		})
 	}
 }
