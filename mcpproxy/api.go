@@ -71,7 +71,19 @@ func (g *Gateway) newAPI() http.Handler {
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusForbidden, "Forbidden: cross-origin requests to the API are refused")
 	}))
-	return cop.Handler(requireJSON(mux))
+	return cop.Handler(requireJSON(boundLargeBodies(mux)))
+}
+
+// boundLargeBodies bounds the heap's growth (boundHeap) while a request
+// with a large body, such as an OpenAPI description sent inline, is decoded
+// and imported.
+func boundLargeBodies(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > largeDocument {
+			defer boundHeap(importHeadroom * r.ContentLength)()
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // requireJSON refuses bodies that are not JSON on state-changing requests,

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"runtime/debug"
 	"strings"
 	"time"
 	"unsafe"
@@ -31,8 +30,8 @@ func baseKey(slug string) string { return "base/" + slug }
 // takes 1.5 MB.
 func blobKey(slug string) string { return "source/" + slug }
 
-// largeDocument is the size of a source document past which an import
-// returns its garbage to the OS when done.
+// largeDocument is the size of a source document past which its parse
+// bounds the heap's growth and returns its garbage to the OS when done.
 const largeDocument = 4 << 20
 
 // compressSource gzips a source document for the blobs bucket.
@@ -233,6 +232,9 @@ func (g *Gateway) loadOpenAPI(ctx context.Context, src openAPISpecSource) (*open
 			return nil, nil, badRequest("fetching the OpenAPI description: %s", egress.Describe(err))
 		}
 		data = b
+		if len(data) > largeDocument { // a large request body is bounded already (boundLargeBodies)
+			defer boundHeap(importHeadroom * int64(len(data)))()
+		}
 	case "blob", "text":
 		// Parse and compressSource only read the document: share the
 		// string's bytes rather than copy 13 MB for GitHub's.
@@ -317,12 +319,6 @@ func (g *Gateway) openAPIIntegration(ctx context.Context, src openAPISpecSource,
 	doc, data, err := g.loadOpenAPI(ctx, src)
 	if err != nil {
 		return nil, err
-	}
-	if len(data) > largeDocument {
-		// Parsing leaves several times the document's size of garbage, which
-		// the runtime would return to the OS only slowly; once the request
-		// is over, give it back.
-		time.AfterFunc(time.Second, debug.FreeOSMemory)
 	}
 	if cfg.BaseURL != "" {
 		if err := g.checkUpstreamURL("baseUrl", cfg.BaseURL); err != nil {

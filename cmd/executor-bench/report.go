@@ -314,7 +314,7 @@ func (r *results) markdown() string {
 			if i > 0 {
 				p("; ")
 			}
-			p("import %d (`%s`) %.3f s, %d tools, peak RSS %s", i+1, x.slug, x.took.Seconds(), x.tools, mb(x.peakRSS))
+			p("import %d (`%s`) %.3f s, %d tools, peak RSS %s (from %s before it)", i+1, x.slug, x.took.Seconds(), x.tools, mb(x.peakRSS), mb(x.fromRSS))
 		}
 		p(". Imports after the first use a fresh slug and are removed again, so the catalog holds GitHub once. "+
 			"Adding the connection that turns the description into tools took %.3f s (%d tools, peak RSS %s); "+

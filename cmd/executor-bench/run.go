@@ -519,6 +519,7 @@ func checkToolOK(marker string) func([]byte) error {
 type importRun struct {
 	slug    string
 	took    time.Duration
+	fromRSS int64 // resident before the import
 	peakRSS int64
 	tools   int
 }
@@ -541,6 +542,7 @@ func (b *bench) importGitHub(ctx context.Context, doc []byte) error {
 		}
 		settle()
 		resetPeak(pid)
+		from, _ := rss(pid)
 		var added struct {
 			ToolCount int `json:"toolCount"`
 		}
@@ -548,10 +550,10 @@ func (b *bench) importGitHub(ctx context.Context, doc []byte) error {
 		if err := b.gw.send(ctx, http.MethodPost, "/api/openapi/specs", body, &added); err != nil {
 			return err
 		}
-		r := importRun{slug: slug, took: time.Since(t), tools: added.ToolCount}
+		r := importRun{slug: slug, took: time.Since(t), tools: added.ToolCount, fromRSS: from}
 		r.peakRSS, _ = peakRSS(pid)
 		b.res.imports = append(b.res.imports, r)
-		b.logf("  #5a import %d/%d (%s): %.3f s, %d tools, gateway peak RSS %s", i+1, b.opts.imports, slug, r.took.Seconds(), r.tools, mb(r.peakRSS))
+		b.logf("  #5a import %d/%d (%s): %.3f s, %d tools, gateway peak RSS %s (from %s)", i+1, b.opts.imports, slug, r.took.Seconds(), r.tools, mb(r.peakRSS), mb(r.fromRSS))
 		if i > 0 {
 			if err := b.gw.call(ctx, http.MethodDelete, "/api/integrations/"+slug, nil, nil); err != nil {
 				return err

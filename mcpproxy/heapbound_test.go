@@ -1,0 +1,45 @@
+package mcpproxy
+
+import (
+	"math"
+	"runtime/debug"
+	"testing"
+)
+
+func memoryLimit() int64 { return debug.SetMemoryLimit(-1) }
+
+func TestBoundHeapLowersTheLimitUntilTheLastImportEnds(t *testing.T) {
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(math.MaxInt64))
+
+	held := goMemoryHeld()
+	first := boundHeap(100 << 20)
+	if l := memoryLimit(); l < held+100<<20 || l > held+200<<20 {
+		t.Fatalf("limit %d MB while importing, want about %d MB held + 100 MB", l>>20, held>>20)
+	}
+	one := memoryLimit()
+	second := boundHeap(50 << 20)
+	if l := memoryLimit(); l != one+50<<20 {
+		t.Fatalf("a concurrent import raised the limit to %d MB, want %d MB", l>>20, (one+50<<20)>>20)
+	}
+	first()
+	first() // releasing twice changes nothing
+	if l := memoryLimit(); l != one-100<<20+50<<20 {
+		t.Fatalf("after the first import the limit is %d MB, want the second's bound %d MB", l>>20, (one-50<<20)>>20)
+	}
+	second()
+	if l := memoryLimit(); l != math.MaxInt64 {
+		t.Fatalf("after the last import the limit is %d, want none", l)
+	}
+}
+
+func TestBoundHeapKeepsALowerOperatorLimit(t *testing.T) {
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(64 << 20))
+	release := boundHeap(1 << 30)
+	if l := memoryLimit(); l != 64<<20 {
+		t.Fatalf("limit %d while importing, want the operator's 64 MiB", l)
+	}
+	release()
+	if l := memoryLimit(); l != 64<<20 {
+		t.Fatalf("limit %d after the import, want the operator's 64 MiB back", l)
+	}
+}
