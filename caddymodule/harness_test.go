@@ -155,9 +155,12 @@ func do(t *testing.T, method, url string, headers map[string]string, body string
 	}
 	res, err := testClient.Do(req)
 	// A connection made in the instant Caddy hands its listener from the old
-	// configuration to the new one can be reset (Caddy's reload, not ours);
-	// a GET is safe to make again.
-	for try := 0; err != nil && method == http.MethodGet && errors.Is(err, syscall.ECONNRESET) && try < 3; try++ {
+	// configuration to the new one can be reset, or closed before any
+	// answer (Caddy's reload, not ours); a GET is safe to make again.
+	handover := func(err error) bool {
+		return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+	}
+	for try := 0; err != nil && method == http.MethodGet && handover(err) && try < 3; try++ {
 		time.Sleep(20 * time.Millisecond)
 		res, err = testClient.Do(req)
 	}
