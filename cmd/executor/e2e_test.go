@@ -23,6 +23,13 @@ import (
 // package the test is skipped, except under CI=true.
 func sdkClient(t *testing.T, url string, steps ...map[string]any) []map[string]any {
 	t.Helper()
+	return sdkClientAs(t, "", url, steps...)
+}
+
+// sdkClientAs is sdkClient sending bearer as its Authorization on every
+// request (none when empty).
+func sdkClientAs(t *testing.T, bearer, url string, steps ...map[string]any) []map[string]any {
+	t.Helper()
 	script, _ := filepath.Abs(filepath.Join("..", "..", "testdata", "npm", "sdk-client.mjs"))
 	sdk := filepath.Join(filepath.Dir(script), "node_modules", "@modelcontextprotocol", "sdk")
 	_, nodeErr := exec.LookPath("node")
@@ -37,6 +44,9 @@ func sdkClient(t *testing.T, url string, steps ...map[string]any) []map[string]a
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "node", script, url, string(b))
+	if bearer != "" {
+		cmd.Env = append(os.Environ(), "MCP_BEARER="+bearer)
+	}
 	out, err := cmd.Output()
 	var lines []map[string]any
 	sc := bufio.NewScanner(bytes.NewReader(out))

@@ -11,7 +11,8 @@
 //                                       declares the capability either way;
 //                                       unanswered, a request is declined)
 // Every result is printed as one JSON line; every elicitation request as a
-// line {"elicited": message}.
+// line {"elicited": message}. With MCP_BEARER set, every request carries
+// "Authorization: Bearer $MCP_BEARER".
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { ElicitRequestSchema } from "@modelcontextprotocol/sdk/types.js";
@@ -24,7 +25,9 @@ client.setRequestHandler(ElicitRequestSchema, async (req) => {
   console.log(JSON.stringify({ elicited: req.params.message }));
   return answer === "accept" ? { action: "accept", content: {} } : { action: answer };
 });
-const transport = new StreamableHTTPClientTransport(new URL(url));
+const bearer = process.env.MCP_BEARER;
+const transport = new StreamableHTTPClientTransport(new URL(url),
+  bearer ? { requestInit: { headers: { Authorization: `Bearer ${bearer}` } } } : undefined);
 let lastExecution = null;
 try {
   await client.connect(transport);
