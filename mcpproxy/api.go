@@ -74,18 +74,6 @@ func (g *Gateway) newAPI() http.Handler {
 	return cop.Handler(requireJSON(boundLargeBodies(mux)))
 }
 
-// boundLargeBodies bounds the heap's growth (boundHeap) while a request
-// with a large body, such as an OpenAPI description sent inline, is decoded
-// and imported.
-func boundLargeBodies(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.ContentLength > largeDocument {
-			defer boundHeap(importHeadroom * r.ContentLength)()
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
 // requireJSON refuses bodies that are not JSON on state-changing requests,
 // which also stops form-based cross-site requests.
 func requireJSON(next http.Handler) http.Handler {

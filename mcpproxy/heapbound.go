@@ -1,6 +1,8 @@
 package mcpproxy
 
 import (
+	"context"
+	"net/http"
 	"runtime/debug"
 	"runtime/metrics"
 	"sync"
@@ -60,6 +62,26 @@ func boundHeap(extra int64) (release func()) {
 		})
 	}
 }
+
+// boundLargeBodies bounds the heap's growth (boundHeap) while a request
+// with a large body, such as an OpenAPI description sent inline, is decoded
+// and imported.
+func boundLargeBodies(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > largeDocument {
+			defer boundHeap(importHeadroom * r.ContentLength)()
+			r = r.WithContext(context.WithValue(r.Context(), heapBoundKey{}, true))
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// heapBoundKey marks a context whose request already holds a bound.
+type heapBoundKey struct{}
+
+// heapBounded reports whether ctx's request already holds a bound, so that
+// the import it makes does not count its document twice.
+func heapBounded(ctx context.Context) bool { return ctx.Value(heapBoundKey{}) != nil }
 
 // goMemoryHeld is the memory the soft limit counts: everything the Go
 // runtime has mapped, less what it has returned to the OS.

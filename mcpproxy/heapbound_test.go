@@ -1,7 +1,10 @@
 package mcpproxy
 
 import (
+	"bytes"
 	"math"
+	"net/http"
+	"net/http/httptest"
 	"runtime/debug"
 	"testing"
 )
@@ -42,5 +45,32 @@ func TestBoundHeapKeepsALowerOperatorLimit(t *testing.T) {
 	release()
 	if l := memoryLimit(); l != 64<<20 {
 		t.Fatalf("limit %d after the import, want the operator's 64 MiB back", l)
+	}
+}
+
+func TestLargeBodiesAreImportedUnderABound(t *testing.T) {
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(math.MaxInt64))
+	for _, tt := range []struct {
+		name    string
+		size    int
+		bounded bool
+	}{
+		{"a small body runs as usual", 1 << 10, false},
+		{"a large body holds a bound while it is handled", largeDocument + 1, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var limit int64
+			var marked bool
+			h := boundLargeBodies(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				limit, marked = memoryLimit(), heapBounded(r.Context())
+			}))
+			h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("POST", "/api/openapi/specs", bytes.NewReader(make([]byte, tt.size))))
+			if got := limit != math.MaxInt64; got != tt.bounded || marked != tt.bounded {
+				t.Fatalf("bounded %v (limit %d), marked %v; want %v", got, limit, marked, tt.bounded)
+			}
+			if l := memoryLimit(); l != math.MaxInt64 {
+				t.Fatalf("after the request the limit is %d, want none", l)
+			}
+		})
 	}
 }

@@ -232,15 +232,15 @@ func (g *Gateway) loadOpenAPI(ctx context.Context, src openAPISpecSource) (*open
 			return nil, nil, badRequest("fetching the OpenAPI description: %s", egress.Describe(err))
 		}
 		data = b
-		if len(data) > largeDocument { // a large request body is bounded already (boundLargeBodies)
-			defer boundHeap(importHeadroom * int64(len(data)))()
-		}
 	case "blob", "text":
 		// Parse and compressSource only read the document: share the
 		// string's bytes rather than copy 13 MB for GitHub's.
 		data = unsafe.Slice(unsafe.StringData(src.Value), len(src.Value))
 	default:
 		return nil, nil, badRequest(`spec.kind must be "url" or "blob"`)
+	}
+	if len(data) > largeDocument && !heapBounded(ctx) { // fetched, read from a file, or a body without a length
+		defer boundHeap(importHeadroom * int64(len(data)))()
 	}
 	doc, err := openapi.Parse(data)
 	if err != nil {
