@@ -1,78 +1,16 @@
 package mcpproxy
 
 import (
-	"bufio"
 	"fmt"
-	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
+
+	"github.com/mcpexecutor/executor/mcpproxy/mcpupstream/everythingtest"
 )
 
-// everything locates the third-party server @modelcontextprotocol/server-everything
-// (testdata/npm). Without it the test skips, except under CI=true.
-func everything(t *testing.T) string {
-	t.Helper()
-	script, _ := filepath.Abs(filepath.Join("..", "testdata", "npm", "node_modules", "@modelcontextprotocol", "server-everything", "dist", "index.js"))
-	_, nodeErr := exec.LookPath("node")
-	_, fileErr := os.Stat(script)
-	if nodeErr != nil || fileErr != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("server-everything is required under CI (node: %v, package: %v)", nodeErr, fileErr)
-		}
-		t.Skip("server-everything is not installed (cd testdata/npm && npm ci)")
-	}
-	return script
-}
-
-// startEverything runs server-everything's streamable HTTP transport and
-// returns its /mcp URL; the process group is killed when the test ends.
-func startEverything(t *testing.T, script string) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	cmd := exec.Command("node", script, "streamableHttp")
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), fmt.Sprintf("PORT=%d", port)}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	stderr, _ := cmd.StderrPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		_ = cmd.Wait()
-	})
-	ready := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			if strings.Contains(sc.Text(), "listening on port") {
-				close(ready)
-				break
-			}
-		}
-		for sc.Scan() {
-		}
-	}()
-	select {
-	case <-ready:
-	case <-time.After(30 * time.Second):
-		t.Fatal("server-everything did not start")
-	}
-	return fmt.Sprintf("http://127.0.0.1:%d/mcp", port)
-}
-
 func TestThirdPartyMCPServerOverHTTPAndStdio(t *testing.T) {
-	script := everything(t)
-	endpoint := startEverything(t, script)
+	node, script := everythingtest.Locate(t)
+	endpoint, _ := everythingtest.StartHTTP(t, node, script, 0)
 	tg := newTestGateway(t, Config{AllowStdio: true})
 	for slug, body := range map[string]map[string]any{
 		"everything": {"name": "Everything (HTTP)", "slug": "everything", "transport": "remote", "endpoint": endpoint, "remoteTransport": "streamable-http"},

@@ -1,90 +1,20 @@
 package mcpupstream
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
-	"fmt"
 	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/mcpexecutor/executor/mcpproxy/integration"
+	"github.com/mcpexecutor/executor/mcpproxy/mcpupstream/everythingtest"
 )
 
 // The real third-party server @modelcontextprotocol/server-everything, as
 // installed by `npm ci` in testdata/npm at the repository root.
-
-func everythingServer(t *testing.T) (node, script string) {
-	t.Helper()
-	missing := func(what string) {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s; CI must provide it (cd testdata/npm && npm ci)", what)
-		}
-		t.Skipf("%s; run `cd testdata/npm && npm ci` to include this test", what)
-	}
-	node, err := exec.LookPath("node")
-	if err != nil {
-		missing("node is not installed")
-	}
-	_, file, _, _ := runtime.Caller(0)
-	script = filepath.Join(filepath.Dir(file), "..", "..", "testdata", "npm", "node_modules",
-		"@modelcontextprotocol", "server-everything", "dist", "index.js")
-	if _, err := os.Stat(script); err != nil {
-		missing("@modelcontextprotocol/server-everything is not installed")
-	}
-	return node, script
-}
-
-// startEverythingHTTP runs the server's streamable HTTP transport on port
-// and returns when it listens. The process group is killed at cleanup.
-func startEverythingHTTP(t *testing.T, node, script string, port int) *exec.Cmd {
-	t.Helper()
-	cmd := exec.Command(node, script, "streamableHttp")
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), fmt.Sprintf("PORT=%d", port)}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	stopped := false
-	stop := func() {
-		if !stopped {
-			stopped = true
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			_ = cmd.Wait()
-		}
-	}
-	t.Cleanup(stop)
-	ready := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			if strings.Contains(sc.Text(), "listening on port") {
-				close(ready)
-				break
-			}
-		}
-		for sc.Scan() {
-		}
-	}()
-	select {
-	case <-ready:
-	case <-time.After(30 * time.Second):
-		stop()
-		t.Fatal("server-everything did not start listening")
-	}
-	return cmd
-}
 
 func freePort(t *testing.T) int {
 	t.Helper()
@@ -97,17 +27,17 @@ func freePort(t *testing.T) int {
 }
 
 func TestServerEverything(t *testing.T) {
-	node, script := everythingServer(t)
+	node, script := everythingtest.Locate(t)
 	t.Setenv("EXECUTOR_TEST_LEAK", "1")
 	port := freePort(t)
-	server := startEverythingHTTP(t, node, script, port)
+	endpoint, server := everythingtest.StartHTTP(t, node, script, port)
 
 	cases := []struct {
 		name string
 		cfg  Config
 	}{
 		{"stdio", Config{Transport: "stdio", Command: "node", Args: []string{script, "stdio"}}},
-		{"streamable HTTP", Config{Transport: "remote", Endpoint: fmt.Sprintf("http://127.0.0.1:%d/mcp", port)}},
+		{"streamable HTTP", Config{Transport: "remote", Endpoint: endpoint}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -173,7 +103,7 @@ func TestServerEverything(t *testing.T) {
 			// reconnects by itself.
 			_ = syscall.Kill(-server.Process.Pid, syscall.SIGKILL)
 			_ = server.Wait()
-			server = startEverythingHTTP(t, node, script, port)
+			_, server = everythingtest.StartHTTP(t, node, script, port)
 			if got := text(t, call(t, k, c, cat, "echo", map[string]any{"message": "again"})); got != "Echo: again" {
 				t.Errorf("echo after the restart: %q", got)
 			}
