@@ -609,56 +609,32 @@ func (w *walker) literal(v *value) expr {
 // union renders "A | B". Members are flattened and deduplicated in order;
 // never drops out, and unknown absorbs everything.
 func (w *walker) union(members ...expr) expr {
-	var flat []expr
-	seen := map[string]bool{}
-	for _, m := range members {
-		sub := []expr{m}
-		if m.op == '|' {
-			sub = m.parts
-		}
-		for _, s := range sub {
-			switch {
-			case s.text == unknownT.text:
-				return unknownT
-			case s.text == neverT.text || seen[s.text]:
-				continue
-			}
-			seen[s.text] = true
-			flat = append(flat, s)
-		}
-	}
-	switch len(flat) {
-	case 0:
-		return neverT
-	case 1:
-		return flat[0]
-	}
-	var b strings.Builder
-	for i, s := range flat {
-		if i > 0 {
-			b.WriteString(" | ")
-		}
-		b.WriteString(s.text)
-	}
-	w.size += 3 * (len(flat) - 1)
-	return expr{text: b.String(), op: '|', parts: flat}
+	return w.join('|', unknownT, neverT, members)
 }
 
 // intersect renders "A & B". Members are flattened and deduplicated in
 // order; unknown drops out, and never absorbs everything.
 func (w *walker) intersect(members ...expr) expr {
+	return w.join('&', neverT, unknownT, members)
+}
+
+// join renders members joined by op ('|' or '&'): nested joins of the same
+// op are flattened, repeats and identity dropped, and absorbing stands for
+// the whole when any member is it. Unions inside an intersection are
+// parenthesised.
+func (w *walker) join(op byte, absorbing, identity expr, members []expr) expr {
 	var flat []expr
 	seen := map[string]bool{}
 	for _, m := range members {
 		sub := []expr{m}
-		if m.op == '&' {
+		if m.op == op {
 			sub = m.parts
 		}
 		for _, s := range sub {
 			switch {
-			case s.text == neverT.text:
-				return neverT
-			case s.text == unknownT.text || seen[s.text]:
+			case s.text == absorbing.text:
+				return absorbing
+			case s.text == identity.text || seen[s.text]:
 				continue
 			}
 			seen[s.text] = true
@@ -667,16 +643,18 @@ func (w *walker) intersect(members ...expr) expr {
 	}
 	switch len(flat) {
 	case 0:
-		return unknownT
+		return identity
 	case 1:
 		return flat[0]
 	}
 	var b strings.Builder
 	for i, s := range flat {
 		if i > 0 {
-			b.WriteString(" & ")
+			b.WriteByte(' ')
+			b.WriteByte(op)
+			b.WriteByte(' ')
 		}
-		if s.op == '|' {
+		if op == '&' && s.op == '|' {
 			b.WriteString("(" + s.text + ")")
 			w.size += 2
 		} else {
@@ -684,7 +662,7 @@ func (w *walker) intersect(members ...expr) expr {
 		}
 	}
 	w.size += 3 * (len(flat) - 1)
-	return expr{text: b.String(), op: '&', parts: flat}
+	return expr{text: b.String(), op: op, parts: flat}
 }
 
 // writeKey writes a property name: bare when it is an identifier, otherwise
