@@ -108,9 +108,18 @@ func (g *gateway) stop(t *testing.T) {
 
 func (g *gateway) api(t *testing.T, method, path string, body any) (int, string) {
 	t.Helper()
+	return g.apiAs(t, "", method, path, body)
+}
+
+// apiAs calls the API with bearer as the Authorization (none when empty).
+func (g *gateway) apiAs(t *testing.T, bearer, method, path string, body any) (int, string) {
+	t.Helper()
 	b, _ := json.Marshal(body)
 	req, _ := http.NewRequest(method, g.base+path, bytes.NewReader(b))
 	req.Header.Set("Content-Type", "application/json")
+	if bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+bearer)
+	}
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -105,23 +105,6 @@ http://127.0.0.1:%d {
 	return g
 }
 
-// apiAs calls the API with bearer as the Authorization.
-func (g *gateway) apiAs(t *testing.T, bearer, method, path string, body any) (int, string) {
-	t.Helper()
-	b, _ := json.Marshal(body)
-	req, _ := http.NewRequest(method, g.base+path, bytes.NewReader(b))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+bearer)
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	var buf bytes.Buffer
-	_, _ = buf.ReadFrom(res.Body)
-	return res.StatusCode, buf.String()
-}
-
 // A paused execution belongs to the person who started it: behind real
 // sign-in, another person's resume is refused with execution_forbidden and
 // sends nothing upstream; the owner resumes it from a new session.
