@@ -4,10 +4,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"path/filepath"
 	"regexp"
-	"sort"
+	"slices"
 	"strings"
 )
 
@@ -127,7 +128,7 @@ func (c Config) validateRemote() error {
 	default:
 		return fmt.Errorf(`remoteTransport %q is not supported: use "streamable-http", "sse" or "auto"`, c.RemoteTransport)
 	}
-	for _, name := range sortedKeys(c.Headers) {
+	for _, name := range slices.Sorted(maps.Keys(c.Headers)) {
 		if !tokenChar.MatchString(name) {
 			return fmt.Errorf("headers: %q is not a valid header name", name)
 		}
@@ -138,7 +139,7 @@ func (c Config) validateRemote() error {
 			return fmt.Errorf("headers: the value of %s contains a line break or NUL", name)
 		}
 	}
-	for _, name := range sortedKeys(c.QueryParams) {
+	for _, name := range slices.Sorted(maps.Keys(c.QueryParams)) {
 		if name == "" {
 			return errors.New("queryParams: a parameter name is empty")
 		}
@@ -164,7 +165,7 @@ func (c Config) validateStdio() error {
 			return fmt.Errorf("args[%d] contains a NUL character", i)
 		}
 	}
-	for _, name := range sortedKeys(c.Env) {
+	for _, name := range slices.Sorted(maps.Keys(c.Env)) {
 		if !envName.MatchString(name) {
 			return fmt.Errorf("env: %q is not a valid variable name (letters, digits and _; not starting with a digit)", name)
 		}
@@ -218,13 +219,4 @@ func redactURL(raw string) string {
 	u.RawQuery = ""
 	u.Fragment = ""
 	return u.String()
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -6,10 +6,12 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io"
+	"maps"
 	"mime/multipart"
 	"net/http"
 	"net/textproto"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 
@@ -86,10 +88,10 @@ func buildRequest(ctx context.Context, m *opMeta, cfg *Config, a *callArgs) (*ht
 	if len(cookies) > 0 {
 		header.Set("Cookie", strings.Join(cookies, "; "))
 	}
-	for _, name := range sortedKeys(cfg.QueryParams) {
+	for _, name := range slices.Sorted(maps.Keys(cfg.QueryParams)) {
 		query = append(query, queryEscape(name, false)+"="+queryEscape(cfg.QueryParams[name], false))
 	}
-	for _, name := range sortedKeys(cfg.Headers) {
+	for _, name := range slices.Sorted(maps.Keys(cfg.Headers)) {
 		v := cfg.Headers[name]
 		if hasBreak(v) || hasBreak(name) || name == "" {
 			return nil, integration.Fail("integration_misconfigured", fmt.Sprintf("The integration's header %q has an invalid name or value; fix it in the integration's settings.", name))
@@ -153,15 +155,6 @@ func hasBreakValue(v *fastjson.Value) bool {
 		return found
 	}
 	return false
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // baseURL is the integration's baseUrl, else the chosen server with its
