@@ -134,6 +134,7 @@ func (t *tx) PutSecret(b Bucket, record, field string, plaintext []byte) error {
 	if err != nil {
 		return err
 	}
+	t.mark(b)
 	blob := t.sealer.seal(b, record, field, plaintext)
 	if err := bk.Put([]byte(secretKey(b, record, field)), blob); err != nil {
 		return t.fail(fmt.Errorf("store: writing secret %s/%s/%s: %w", b, record, field, err))
@@ -168,6 +169,7 @@ func (t *tx) DeleteSecrets(b Bucket, record string) error {
 	if err := checkSecretName(b, record, "", false); err != nil {
 		return t.fail(err)
 	}
+	t.mark(b)
 	bk := t.tx.Bucket([]byte(bucketSecrets))
 	if bk == nil {
 		return nil

@@ -75,6 +75,14 @@ type Store interface {
 	// nil and every write it made succeeded; otherwise nothing fn wrote is kept
 	// and the error is returned (fn's error unchanged).
 	Update(fn func(Tx) error) error
+	// Version returns a number that changes whenever an Update that wrote to
+	// bucket b (a record, or a record's secret) commits; the new number is in
+	// place before that Update returns. Data read in a View begun after
+	// Version(b) returned v reflects every Update that had returned by then,
+	// and stays current while Version(b) still returns v (an Update still in
+	// progress may or may not be seen, as with any View): the test for a
+	// cache of records.
+	Version(b Bucket) uint64
 	// Close releases the store. Later calls to View and Update return ErrClosed.
 	Close() error
 }
@@ -238,6 +246,9 @@ type DB struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	versionMu sync.Mutex
+	versions  map[Bucket]uint64
 }
 
 var _ Store = (*DB)(nil)
@@ -536,7 +547,25 @@ func (db *DB) run(writable bool, fn func(Tx) error) error {
 	if err := btx.Commit(); err != nil {
 		return fmt.Errorf("committing to %s (nothing was saved): %w", db.path, err)
 	}
+	if len(t.wrote) > 0 {
+		db.versionMu.Lock()
+		if db.versions == nil {
+			db.versions = map[Bucket]uint64{}
+		}
+		for _, b := range t.wrote {
+			db.versions[b]++
+		}
+		db.versionMu.Unlock()
+	}
 	return nil
+}
+
+// Version returns the count of committed Updates that wrote to b since
+// Open; see [Store.Version].
+func (db *DB) Version(b Bucket) uint64 {
+	db.versionMu.Lock()
+	defer db.versionMu.Unlock()
+	return db.versions[b]
 }
 
 // Close waits for running transactions, then releases the file and its lock.

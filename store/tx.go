@@ -14,8 +14,19 @@ import (
 type tx struct {
 	tx     *bolt.Tx
 	sealer *sealer
-	done   bool  // the View/Update function has returned
-	err    error // first failed write; makes Update roll back
+	done   bool     // the View/Update function has returned
+	err    error    // first failed write; makes Update roll back
+	wrote  []Bucket // buckets written (their records or their secrets), for DB.Version
+}
+
+// mark notes that the transaction writes to bucket b.
+func (t *tx) mark(b Bucket) {
+	for _, w := range t.wrote {
+		if w == b {
+			return
+		}
+	}
+	t.wrote = append(t.wrote, b)
 }
 
 var (
@@ -66,6 +77,7 @@ func (t *tx) writable(b Bucket, internal bool) (*bolt.Bucket, error) {
 		if err := checkBucket(b); err != nil {
 			return nil, t.fail(err)
 		}
+		t.mark(b)
 	}
 	bk, err := t.tx.CreateBucketIfNotExists([]byte(b))
 	if err != nil {
@@ -140,6 +152,7 @@ func (t *tx) Delete(b Bucket, key string) error {
 	if bk == nil {
 		return nil
 	}
+	t.mark(b)
 	if err := bk.Delete([]byte(key)); err != nil {
 		return t.fail(fmt.Errorf("store: deleting %s/%s: %w", b, key, err))
 	}

@@ -404,3 +404,78 @@ func TestForEachInAnUpdateNeverVisitsAKeyDeletedAheadOfIt(t *testing.T) {
 		})
 	}
 }
+
+func TestVersionChangesOnlyWhenAnUpdateThatWroteTheBucketCommits(t *testing.T) {
+	db := openTest(t)
+	fail := errors.New("fn failed")
+	cases := []struct {
+		name    string
+		fn      func(Tx) error
+		changes []Bucket // the buckets whose Version must change
+	}{
+		{"a Put", func(tx Tx) error { return tx.Put(Connections, "c", []byte("1")) }, []Bucket{Connections}},
+		{"a PutJSON", func(tx Tx) error { return tx.PutJSON(Integrations, "i", map[string]int{"a": 1}) }, []Bucket{Integrations}},
+		{"a Delete, even of an absent key", func(tx Tx) error { return tx.Delete(Connections, "absent") }, []Bucket{Connections}},
+		{"a secret of a record", func(tx Tx) error { return tx.PutSecret(Connections, "c", "token", []byte("s")) }, []Bucket{Connections}},
+		{"deleting a record's secrets", func(tx Tx) error { return tx.DeleteSecrets(Connections, "c") }, []Bucket{Connections}},
+		{"writes to two buckets", func(tx Tx) error {
+			return errors.Join(tx.Put(Integrations, "i", []byte("2")), tx.Put(Audit, "a", []byte("x")))
+		}, []Bucket{Integrations, Audit}},
+		{"an Update that only reads", func(tx Tx) error { tx.Get(Connections, "c"); return nil }, nil},
+		{"an Update whose function fails", func(tx Tx) error {
+			_ = tx.Put(Connections, "c", []byte("3"))
+			return fail
+		}, nil},
+		{"an Update with a failed write", func(tx Tx) error {
+			_ = tx.Put(Connections, "c", []byte("4"))
+			_ = tx.Put("_meta", "x", nil) // reserved: fails the transaction
+			return nil
+		}, nil},
+	}
+	all := []Bucket{Integrations, Connections, Audit, Policies}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			before := map[Bucket]uint64{}
+			for _, b := range all {
+				before[b] = db.Version(b)
+			}
+			_ = db.Update(c.fn)
+			for _, b := range all {
+				changed := db.Version(b) != before[b]
+				if want := slices.Contains(c.changes, b); changed != want {
+					t.Errorf("Version(%s) changed: %v, want %v", b, changed, want)
+				}
+			}
+		})
+	}
+	t.Run("a View", func(t *testing.T) {
+		v := db.Version(Connections)
+		_ = db.View(func(tx Tx) error { tx.Get(Connections, "c"); return nil })
+		if db.Version(Connections) != v {
+			t.Error("a View changed the version")
+		}
+	})
+}
+
+func TestVersionCountsEveryCommittedUpdateUnderConcurrency(t *testing.T) {
+	db := openTest(t)
+	before := db.Version(Connections)
+	const writers, each = 8, 25
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				if err := db.Update(func(tx Tx) error { return tx.Put(Connections, fmt.Sprint(w, "/", i), []byte("x")) }); err != nil {
+					t.Error(err)
+				}
+				_ = db.Version(Connections)
+			}
+		}()
+	}
+	wg.Wait()
+	if got := db.Version(Connections) - before; got != writers*each {
+		t.Errorf("Version advanced by %d, want %d", got, writers*each)
+	}
+}
