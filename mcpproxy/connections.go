@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/mcpexecutor/executor/mcpproxy/egress"
@@ -44,34 +45,90 @@ func (g *Gateway) integrationKind(slug string) string {
 
 // resolveConnection loads what a kind needs to call e's upstream for p: the
 // integration's configuration and the connection's credential, unsealed for
-// this call only.
+// this call only. Both come from g.records, which reads the store again
+// once an Update has written either bucket.
 func (g *Gateway) resolveConnection(ctx context.Context, p Principal, e *toolEntry) (*integration.Connection, error) {
 	subject := ""
 	if e.Owner == OwnerUser {
 		subject = p.ID
 	}
 	key := connectionKey(e.Owner, subject, e.Integration, e.Connection)
-	var in Integration
-	var conn Connection
-	var cred integration.Credential
-	err := g.store.View(func(tx store.Tx) error {
-		if ok, err := tx.GetJSON(store.Integrations, e.Integration, &in); err != nil || !ok {
-			return errors.Join(err, fmt.Errorf("integration %s is missing", e.Integration))
+	r, err := g.records.get(g.store, key, func(tx store.Tx) (resolvedRecords, error) {
+		var r resolvedRecords
+		if ok, err := tx.GetJSON(store.Integrations, e.Integration, &r.in); err != nil || !ok {
+			return r, errors.Join(err, fmt.Errorf("integration %s is missing", e.Integration))
 		}
-		if ok, err := tx.GetJSON(store.Connections, key, &conn); err != nil || !ok {
-			return errors.Join(err, fmt.Errorf("connection %s is missing", key))
+		if ok, err := tx.GetJSON(store.Connections, key, &r.conn); err != nil || !ok {
+			return r, errors.Join(err, fmt.Errorf("connection %s is missing", key))
 		}
 		var err error
-		cred, err = loadCredential(tx, &in, &conn)
-		return err
+		r.cred, err = loadCredential(tx, &r.in, &r.conn)
+		return r, err
 	})
 	if err != nil {
 		return nil, err
 	}
+	// Copies: refreshOAuth replaces the access token in its own.
+	in, conn, cred := r.in, r.conn, r.cred
 	if err := g.refreshOAuth(ctx, &in, &conn, &cred); err != nil {
 		return nil, err
 	}
 	return g.integrationConnection(&in, &conn, cred), nil
+}
+
+// resolvedRecords are a connection, its integration and its unsealed
+// credential as resolveConnection read them. Shared by every call that
+// finds them in recordCache: nobody modifies them.
+type resolvedRecords struct {
+	in   Integration
+	conn Connection
+	cred integration.Credential
+}
+
+// recordCache keeps the records of the connections in use, read at one
+// version of the Integrations and Connections buckets: a tool call then
+// costs no JSON decoding or unsealing. Any Update that writes to either
+// bucket (a connection added, changed or removed, a token refreshed, an
+// integration updated) moves the version on and empties the cache, so a
+// call never uses records older than the last Update that had returned
+// when it began.
+type recordCache struct {
+	mu      sync.Mutex
+	version uint64
+	m       map[string]resolvedRecords
+}
+
+// get returns the records of key, reading them with load in a View when
+// they are not cached at the current version.
+func (c *recordCache) get(st store.Store, key string, load func(store.Tx) (resolvedRecords, error)) (resolvedRecords, error) {
+	v := st.Version(store.Integrations) + st.Version(store.Connections) // both only grow
+	c.mu.Lock()
+	r, ok := c.m[key]
+	if c.version != v {
+		ok = false
+	}
+	c.mu.Unlock()
+	if ok {
+		return r, nil
+	}
+	err := st.View(func(tx store.Tx) error {
+		var err error
+		r, err = load(tx)
+		return err
+	})
+	if err != nil {
+		return r, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if v < c.version {
+		return r, nil // read at an older version than the cache holds: do not keep it
+	}
+	if c.version != v || c.m == nil {
+		c.version, c.m = v, map[string]resolvedRecords{}
+	}
+	c.m[key] = r
+	return r, nil
 }
 
 // loadCredential unseals a connection's credential: the values its

@@ -342,3 +342,40 @@ func TestConfigTellsTheConsoleWhatIsAllowed(t *testing.T) {
 		}
 	}
 }
+
+func TestACallUsesTheCredentialOfTheConnectionAsItIsNow(t *testing.T) {
+	tg := newTestGateway(t, Config{})
+	up := newPetsUpstream(t)
+	if code, body := tg.api(t, "alice", "POST", "/api/openapi/specs", map[string]any{"spec": map[string]any{"kind": "url", "url": up.URL + "/openapi.json"}, "slug": "pets"}, nil); code != 200 {
+		t.Fatalf("add: %d %s", code, body)
+	}
+	connect := func(key string) {
+		t.Helper()
+		if code, body := tg.api(t, "alice", "POST", "/api/connections", map[string]any{"owner": "org", "name": "main", "integration": "pets", "template": "apikey-0", "value": key}, nil); code != 200 {
+			t.Fatalf("connection: %d %s", code, body)
+		}
+	}
+	c := tg.client(t, "alice")
+	c.initialize()
+	call := func() string {
+		t.Helper()
+		return c.execute(`const r = await tools.pets.org.main.pets.getPet({ petId: "42" }); return r.ok ? "ok" : r.error.code`).text()
+	}
+
+	connect("first-key")
+	for range 3 { // later calls find the records cached
+		if got := call(); got != "ok" || up.lastKey.Load() != "first-key" {
+			t.Fatalf("first key: %s, upstream got %v", got, up.lastKey.Load())
+		}
+	}
+	if code, body := tg.api(t, "alice", "DELETE", "/api/connections/org/pets/main", nil, nil); code != 200 && code != 204 {
+		t.Fatalf("delete: %d %s", code, body)
+	}
+	if got := call(); got != "tool_not_found" {
+		t.Fatalf("a call after the connection was removed: %s", got)
+	}
+	connect("second-key")
+	if got := call(); got != "ok" || up.lastKey.Load() != "second-key" {
+		t.Fatalf("after reconnecting with another key: %s, upstream got %v", got, up.lastKey.Load())
+	}
+}
