@@ -59,11 +59,16 @@ func (e *mcpEndpoint) registerTools() {
 func (e *mcpEndpoint) filterTools(ctx context.Context, tools []mcp.Tool) []mcp.Tool {
 	p, _ := PrincipalFrom(ctx)
 	mode := e.modeOf(ctx)
+	// mcp-go filters the one tool of a tools/call too, where only whether
+	// it is listed matters: no need to describe the catalog then.
+	describe := ctx.Value(toolCallKey{}) == nil
 	out := make([]mcp.Tool, 0, len(tools))
 	for _, t := range tools {
 		switch t.Name {
 		case "execute":
-			t.Description = executeIntro + e.g.inventory(p)
+			if describe {
+				t.Description = executeIntro + e.g.inventory(p)
+			}
 		case "resume":
 			switch mode {
 			case ModeNative:
@@ -94,6 +99,9 @@ func (e *mcpEndpoint) modeOf(ctx context.Context) string {
 }
 
 type modeKey struct{}
+
+// toolCallKey marks the context of a tools/call request (see filterTools).
+type toolCallKey struct{}
 
 // inventory is the "Available integrations" block of execute's description.
 func (g *Gateway) inventory(p Principal) string {

@@ -114,6 +114,9 @@ func (e *mcpEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		r.ContentLength = int64(len(body))
+		if method == string(mcp.MethodToolsCall) {
+			r = r.WithContext(context.WithValue(r.Context(), toolCallKey{}, true))
+		}
 	case http.MethodGet:
 		if !modern && !e.checkSession(w, sid, p, true) {
 			return
