@@ -125,3 +125,8 @@ func readKeyFile(path string) (string, error) {
 	}
 	return key, nil
 }
+
+// ReadKeyFile returns the secret key in the file at path, with the checks
+// of GenerateKeyFile (a regular file only its owner can read or write, a key
+// of at least MinSecretKeyLength characters); it never creates the file.
+func ReadKeyFile(path string) (string, error) { return readKeyFile(path) }

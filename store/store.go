@@ -194,6 +194,9 @@ var (
 	ErrCorrupt = errors.New("corrupt data")
 	// ErrClosed: the store has been closed.
 	ErrClosed = errors.New("store is closed")
+	// ErrRotationUnfinished: a RotateKey of the database was interrupted;
+	// running it again with the same keys finishes it.
+	ErrRotationUnfinished = errors.New("secret key rotation unfinished")
 )
 
 // storeError is an error with a full sentence for people and a sentinel for code.
@@ -232,6 +235,9 @@ const (
 	metaSchema   = "schema_version"
 	metaSalt     = "install_salt"
 	metaKeyCheck = "key_check"
+	// metaNextKeyCheck is the key check of the new key while RotateKey
+	// re-seals the secrets; its presence means a rotation is unfinished.
+	metaNextKeyCheck = "next_key_check"
 
 	// keyCheckPlaintext is sealed under the derived key at creation; opening it
 	// later proves the secret key is the same.
@@ -266,6 +272,8 @@ var _ Store = (*DB)(nil)
 //   - a secret key shorter than MinSecretKeyLength;
 //   - a key that differs from the one the database was created with
 //     (ErrWrongKey);
+//   - a database whose key rotation was interrupted (ErrRotationUnfinished;
+//     see RotateKey);
 //   - an empty, truncated or damaged file, or a bbolt file of another program
 //     (ErrCorrupt). Every Open reads the whole tree and runs bbolt's
 //     consistency check: about 40 ms per 100,000 small records;
@@ -274,7 +282,20 @@ func Open(path string, opts Options) (*DB, error) {
 	if n := utf8.RuneCountInString(opts.SecretKey); n < MinSecretKeyLength {
 		return nil, fmt.Errorf("secret_key must be at least %d characters (got %d); generate one with `openssl rand -hex 32`", MinSecretKeyLength, n)
 	}
-	timeout := opts.Timeout
+	db, err := openFile(path, opts.Timeout)
+	if err != nil {
+		return nil, err
+	}
+	if err := db.init(opts.SecretKey); err != nil {
+		_ = db.bolt.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// openFile opens (or creates) the bbolt file at path, without reading or
+// writing the store's meta data.
+func openFile(path string, timeout time.Duration) (*DB, error) {
 	if timeout <= 0 {
 		timeout = defaultTimeout
 	}
@@ -305,12 +326,7 @@ func Open(path string, opts Options) (*DB, error) {
 		}
 		return nil, fmt.Errorf("opening the database %s: %w", path, err)
 	}
-	db := &DB{bolt: bdb, path: path}
-	if err := db.init(opts.SecretKey); err != nil {
-		_ = bdb.Close()
-		return nil, err
-	}
-	return db, nil
+	return &DB{bolt: bdb, path: path}, nil
 }
 
 // init checks the file, then either creates the meta record (new database) or
@@ -321,10 +337,11 @@ func (db *DB) init(secretKey string) error {
 		return err
 	}
 	var (
-		fresh   bool
-		salt    []byte
-		check   []byte
-		version int
+		fresh    bool
+		salt     []byte
+		check    []byte
+		rotating bool
+		version  int
 	)
 	err := db.bolt.View(func(tx *bolt.Tx) error {
 		meta := tx.Bucket([]byte(bucketMeta))
@@ -343,10 +360,16 @@ func (db *DB) init(secretKey string) error {
 		version = v
 		salt = clone(meta.Get([]byte(metaSalt)))
 		check = clone(meta.Get([]byte(metaKeyCheck)))
+		rotating = meta.Get([]byte(metaNextKeyCheck)) != nil
 		return nil
 	})
 	if err != nil {
 		return err
+	}
+	if rotating {
+		// Some secrets are sealed under the old key and some under the new:
+		// neither key alone can serve the database.
+		return errorf(ErrRotationUnfinished, "a rotation of the secret key of %s was interrupted; nothing was changed: run `executor rotate-key` again with the same old and new keys to finish it, then start with the new key", db.path)
 	}
 
 	if fresh {
