@@ -409,7 +409,7 @@ func (db *DB) init(secretKey string) error {
 	}
 	pt, err := s.open(bucketMeta, metaKeyCheck, "v1", check)
 	if err != nil || string(pt) != keyCheckPlaintext {
-		return errorf(ErrWrongKey, "the secret_key does not match the one the database %s was created with; nothing was changed: start with the original secret_key, or move the file aside to start with an empty database", db.path)
+		return errorf(ErrWrongKey, "the secret_key does not match the key of the database %s (the one it was created with, or last rotated to); nothing was changed: start with that key, or move the file aside to start with an empty database", db.path)
 	}
 	db.sealer = s
 
