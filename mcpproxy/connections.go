@@ -45,8 +45,9 @@ func (g *Gateway) integrationKind(slug string) string {
 
 // resolveConnection loads what a kind needs to call e's upstream for p: the
 // integration's configuration and the connection's credential, unsealed for
-// this call only. Both come from g.records, which reads the store again
-// once an Update has written either bucket.
+// this call only. The records come from g.records, which reads them again
+// once an Update has written either bucket; the credential is unsealed from
+// the store on every call, so no plaintext outlives the call.
 func (g *Gateway) resolveConnection(ctx context.Context, p Principal, e *toolEntry) (*integration.Connection, error) {
 	subject := ""
 	if e.Owner == OwnerUser {
@@ -61,33 +62,38 @@ func (g *Gateway) resolveConnection(ctx context.Context, p Principal, e *toolEnt
 		if ok, err := tx.GetJSON(store.Connections, key, &r.conn); err != nil || !ok {
 			return r, errors.Join(err, fmt.Errorf("connection %s is missing", key))
 		}
-		var err error
-		r.cred, err = loadCredential(tx, &r.in, &r.conn)
-		return r, err
+		return r, nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	// Copies: refreshOAuth replaces the access token in its own.
-	in, conn, cred := r.in, r.conn, r.cred
+	in, conn := r.in, r.conn // copies: refreshOAuth may change conn
+	var cred integration.Credential
+	err = g.store.View(func(tx store.Tx) error {
+		var err error
+		cred, err = loadCredential(tx, &in, &conn)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
 	if err := g.refreshOAuth(ctx, &in, &conn, &cred); err != nil {
 		return nil, err
 	}
 	return g.integrationConnection(&in, &conn, cred), nil
 }
 
-// resolvedRecords are a connection, its integration and its unsealed
-// credential as resolveConnection read them. Shared by every call that
-// finds them in recordCache: nobody modifies them.
+// resolvedRecords are a connection and its integration as resolveConnection
+// read them. Shared by every call that finds them in recordCache: nobody
+// modifies them.
 type resolvedRecords struct {
 	in   Integration
 	conn Connection
-	cred integration.Credential
 }
 
 // recordCache keeps the records of the connections in use, read at one
 // version of the Integrations and Connections buckets: a tool call then
-// costs no JSON decoding or unsealing. Any Update that writes to either
+// decodes no JSON. Any Update that writes to either
 // bucket (a connection added, changed or removed, a token refreshed, an
 // integration updated) moves the version on and empties the cache, so a
 // call never uses records older than the last Update that had returned
@@ -154,6 +160,7 @@ func loadCredential(tx store.Tx, in *Integration, conn *Connection) (integration
 			return cred, fmt.Errorf("unsealing %s of %s: %w", v, key, err)
 		}
 		cred.Values[v] = string(secret)
+		clear(secret)
 	}
 	if m.Kind == "oauth" {
 		tok, err := tx.Secret(store.Connections, key, "oauth:access")
@@ -161,6 +168,7 @@ func loadCredential(tx store.Tx, in *Integration, conn *Connection) (integration
 			return cred, fmt.Errorf("unsealing the access token of %s: %w", key, err)
 		}
 		cred.AccessToken = string(tok)
+		clear(tok)
 	}
 	return cred, nil
 }

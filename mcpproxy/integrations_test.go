@@ -343,15 +343,15 @@ func TestConfigTellsTheConsoleWhatIsAllowed(t *testing.T) {
 	}
 }
 
-func TestACallUsesTheCredentialOfTheConnectionAsItIsNow(t *testing.T) {
+func TestACallUsesTheConnectionAsItIsNow(t *testing.T) {
 	tg := newTestGateway(t, Config{})
 	up := newPetsUpstream(t)
 	if code, body := tg.api(t, "alice", "POST", "/api/openapi/specs", map[string]any{"spec": map[string]any{"kind": "url", "url": up.URL + "/openapi.json"}, "slug": "pets"}, nil); code != 200 {
 		t.Fatalf("add: %d %s", code, body)
 	}
-	connect := func(key string) {
+	connect := func(template, key string) {
 		t.Helper()
-		if code, body := tg.api(t, "alice", "POST", "/api/connections", map[string]any{"owner": "org", "name": "main", "integration": "pets", "template": "apikey-0", "value": key}, nil); code != 200 {
+		if code, body := tg.api(t, "alice", "POST", "/api/connections", map[string]any{"owner": "org", "name": "main", "integration": "pets", "template": template, "value": key}, nil); code != 200 {
 			t.Fatalf("connection: %d %s", code, body)
 		}
 	}
@@ -359,13 +359,14 @@ func TestACallUsesTheCredentialOfTheConnectionAsItIsNow(t *testing.T) {
 	c.initialize()
 	call := func() string {
 		t.Helper()
+		up.lastKey.Store("")
 		return c.execute(`const r = await tools.pets.org.main.pets.getPet({ petId: "42" }); return r.ok ? "ok" : r.error.code`).text()
 	}
 
-	connect("first-key")
+	connect("none", "")
 	for range 3 { // later calls find the records cached
-		if got := call(); got != "ok" || up.lastKey.Load() != "first-key" {
-			t.Fatalf("first key: %s, upstream got %v", got, up.lastKey.Load())
+		if got := call(); got != "ok" || up.lastKey.Load() != "" {
+			t.Fatalf("without a credential: %s, upstream got %v", got, up.lastKey.Load())
 		}
 	}
 	if code, body := tg.api(t, "alice", "DELETE", "/api/connections/org/pets/main", nil, nil); code != 200 && code != 204 {
@@ -374,8 +375,9 @@ func TestACallUsesTheCredentialOfTheConnectionAsItIsNow(t *testing.T) {
 	if got := call(); got != "tool_not_found" {
 		t.Fatalf("a call after the connection was removed: %s", got)
 	}
-	connect("second-key")
+	// The same name again, now with an API key: the next call sends it.
+	connect("apikey-0", "second-key")
 	if got := call(); got != "ok" || up.lastKey.Load() != "second-key" {
-		t.Fatalf("after reconnecting with another key: %s, upstream got %v", got, up.lastKey.Load())
+		t.Fatalf("after reconnecting with an API key: %s, upstream got %v", got, up.lastKey.Load())
 	}
 }

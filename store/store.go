@@ -270,8 +270,8 @@ var _ Store = (*DB)(nil)
 //
 // Open refuses, leaving the file untouched:
 //   - a secret key shorter than MinSecretKeyLength;
-//   - a key that differs from the one the database was created with
-//     (ErrWrongKey);
+//   - a key that differs from the one the database was created with, or
+//     last rotated to (ErrWrongKey);
 //   - a database whose key rotation was interrupted (ErrRotationUnfinished;
 //     see RotateKey);
 //   - an empty, truncated or damaged file, or a bbolt file of another program
