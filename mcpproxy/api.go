@@ -120,6 +120,7 @@ func (g *Gateway) handleConfig(w http.ResponseWriter, r *http.Request) {
 		"allowLocalNetwork": cfg.AllowLocalNetwork,
 		"kinds":             kinds,
 		"approvalTimeoutMs": cfg.approvalTimeout().Milliseconds(),
+		"approvalModes":     cfg.approvalModes(),
 	})
 }
 

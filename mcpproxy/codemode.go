@@ -85,17 +85,26 @@ func (e *mcpEndpoint) filterTools(ctx context.Context, tools []mcp.Tool) []mcp.T
 	return out
 }
 
-// modeOf is the elicitation mode of the request's session, else of its URL.
+// modeOf is the elicitation mode of the request's session, else of its URL,
+// as far as the configuration (which a reload may have narrowed) allows.
 func (e *mcpEndpoint) modeOf(ctx context.Context) string {
+	cfg := e.g.config()
 	if cs := server.ClientSessionFromContext(ctx); cs != nil {
 		if s, ok := e.g.sessions.lookup(cs.SessionID()); ok {
-			return s.Mode
+			return cfg.sessionMode(s.Mode)
 		}
 	}
+	return cfg.sessionMode(modeFrom(ctx))
+}
+
+// modeFrom is the mode ServeHTTP resolved for the request. Every request
+// reaches mcp-go through ServeHTTP; were one not to, it gets the mode in
+// which only a person decides.
+func modeFrom(ctx context.Context) string {
 	if m, ok := ctx.Value(modeKey{}).(string); ok {
 		return m
 	}
-	return ModeModel
+	return ModeBrowser
 }
 
 type modeKey struct{}

@@ -600,6 +600,13 @@ func (g *Gateway) resumeMCP(ctx context.Context, p Principal, id string, args ma
 	if c, ok := args["content"].(string); ok && c != "" && c != "{}" && json.Valid([]byte(c)) {
 		content = json.RawMessage(c)
 	}
+	if mode != ModeBrowser {
+		// A call paused for a person's decision in the console stays theirs
+		// to decide, whichever session asks to resume it.
+		if ex, ok, err := g.loadExecution(id); err == nil && ok && ex.Mode == ModeBrowser {
+			mode = ModeBrowser
+		}
+	}
 	if mode == ModeBrowser {
 		ex, err := g.awaitDecision(ctx, p, id, browserResumeWait)
 		if err != nil {

@@ -579,3 +579,94 @@ func TestAuditRecordsEveryDecisionWithoutSecrets(t *testing.T) {
 		t.Fatalf("paging: %+v then %+v", p1.Items, p2.Items)
 	}
 }
+
+// security.md M3: where the operator leaves model mode out, an agent cannot
+// approve its own call; and a call paused for a decision in the console is
+// never accepted by a resume from a model-mode session.
+func TestOnlyAPersonApprovesWhereTheOperatorSaysSo(t *testing.T) {
+	cases := []struct {
+		name    string
+		cfg     Config
+		pauseIn string // the mode of the session that executes
+		resumes string // the mode of the session whose agent says accept
+	}{
+		{"model mode left out: an agent asking for it gets browser approval", Config{ApprovalModes: []string{ModeBrowser, ModeNative}}, ModeModel, ModeModel},
+		{"model mode left out: the legacy allow_model_resume is no way round", Config{ApprovalModes: []string{ModeBrowser}}, "legacy", "legacy"},
+		{"a browser pause resumed from a model session", Config{}, ModeBrowser, ModeModel},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			tg, up := approvalsFixture(t, c.cfg)
+			session := func(mode string) *mcpClient {
+				cl := tg.client(t, "alice")
+				if mode == "legacy" {
+					cl.url += "?allow_model_resume=1"
+				} else {
+					cl.url += "?elicitation_mode=" + mode
+				}
+				cl.initialize()
+				return cl
+			}
+			a := session(c.pauseIn)
+			s := a.execute(readThenWrite).structured(t)
+			id, _ := s["executionId"].(string)
+			if s["status"] != "user_approval_required" || id == "" {
+				t.Fatalf("pause: %v", s)
+			}
+			b := session(c.resumes)
+			resumed := make(chan toolResult, 1)
+			go func() { resumed <- b.resume(map[string]any{"executionId": id, "action": "accept", "content": "{}"}) }()
+			select {
+			case r := <-resumed:
+				t.Fatalf("the agent's own accept returned %s; posts %d", r.StructuredContent, up.posts.Load())
+			case <-time.After(300 * time.Millisecond):
+			}
+			if up.posts.Load() != 0 {
+				t.Fatalf("the agent's own accept reached the upstream")
+			}
+			// The person decides in the console; the waiting resume completes.
+			if code, body := tg.api(t, "alice", "POST", "/api/executions/"+id+"/resume", map[string]any{"action": "accept"}, nil); code != 200 {
+				t.Fatalf("approve: %d %s", code, body)
+			}
+			select {
+			case r := <-resumed:
+				if r.IsError || r.structured(t)["status"] != "completed" || up.posts.Load() != 1 {
+					t.Fatalf("after the person approved: %s; posts %d", r.StructuredContent, up.posts.Load())
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("the resume did not wake up on the person's decision")
+			}
+		})
+	}
+}
+
+func TestApprovalModesAreCheckedAndShown(t *testing.T) {
+	db, err := store.Open(filepath.Join(t.TempDir(), "executor.db"), store.Options{SecretKey: "test-secret-key-0123456789"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := New(Config{Store: db, ApprovalModes: []string{"browser", "email"}}); err == nil || !strings.Contains(err.Error(), `"email"`) {
+		t.Fatalf("an unknown mode: %v", err)
+	}
+	tg := newTestGateway(t, Config{ApprovalModes: []string{ModeNative, ModeBrowser}})
+	var cfg map[string]any
+	tg.api(t, "alice", "GET", "/api/config", nil, &cfg)
+	if fmt.Sprint(cfg["approvalModes"]) != "[native browser]" {
+		t.Fatalf("/api/config approvalModes = %v", cfg["approvalModes"])
+	}
+	if err := tg.Reconfigure(Config{ApprovalModes: []string{"Model"}}); err == nil {
+		t.Fatal("a reload with an unknown mode was accepted")
+	}
+	tg.api(t, "alice", "GET", "/api/config", nil, &cfg)
+	if fmt.Sprint(cfg["approvalModes"]) != "[native browser]" {
+		t.Fatalf("a refused reload changed the modes: %v", cfg["approvalModes"])
+	}
+	if err := tg.Reconfigure(Config{}); err != nil {
+		t.Fatal(err)
+	}
+	tg.api(t, "alice", "GET", "/api/config", nil, &cfg)
+	if fmt.Sprint(cfg["approvalModes"]) != "[model browser native]" {
+		t.Fatalf("the default modes: %v", cfg["approvalModes"])
+	}
+}

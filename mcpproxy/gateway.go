@@ -53,6 +53,13 @@ type Config struct {
 	// ApprovalTimeout is how long a paused call waits for a decision before
 	// it is declined; DefaultApprovalTimeout when zero.
 	ApprovalTimeout time.Duration
+	// ApprovalModes are the elicitation modes agents may connect with
+	// (ModeModel, ModeBrowser, ModeNative), the first being the default for
+	// an agent that asks for none or for one not listed. Empty means all
+	// three with model first, the reference behaviour, in which the agent
+	// itself answers the approval. Leave ModeModel out so that only a
+	// person can approve a call: in the console, or in the agent's client.
+	ApprovalModes []string
 	// AuditMaxEntries and AuditMaxAge bound the audit log; the defaults when
 	// zero.
 	AuditMaxEntries int
@@ -99,7 +106,7 @@ func New(cfg Config) (*Gateway, error) {
 		return nil, errors.New("mcpproxy: a store is required")
 	}
 	cfg = withDefaults(cfg)
-	if err := cfg.Organization.Validate(); err != nil {
+	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
 	g := &Gateway{store: cfg.Store, logger: cfg.Logger, cfg: cfg, kinds: map[string]integration.Kind{}, sandbox: cfg.Sandbox}
@@ -144,13 +151,17 @@ func withDefaults(cfg Config) Config {
 	return cfg
 }
 
+func (c Config) validate() error {
+	return errors.Join(c.Organization.Validate(), validApprovalModes(c.ApprovalModes))
+}
+
 // Reconfigure applies settings from a reloaded configuration. The store,
 // the sandbox and the integration kinds are fixed for the life of the
 // Gateway and are ignored here.
 func (g *Gateway) Reconfigure(cfg Config) error {
 	cfg.Store, cfg.Sandbox, cfg.Kinds = g.store, g.sandbox, g.cfg.Kinds
 	cfg = withDefaults(cfg)
-	if err := cfg.Organization.Validate(); err != nil {
+	if err := cfg.validate(); err != nil {
 		return err
 	}
 	g.mu.Lock()

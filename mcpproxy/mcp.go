@@ -95,7 +95,8 @@ func (e *mcpEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	modern := r.Header.Get(mcp.HeaderProtocolVersion) == mcp.ProtocolVersion20260728
-	r = r.WithContext(WithSite(context.WithValue(r.Context(), modeKey{}, elicitationMode(r)), siteFrom(r)))
+	mode := e.g.config().sessionMode(requestedMode(r))
+	r = r.WithContext(WithSite(context.WithValue(r.Context(), modeKey{}, mode), siteFrom(r)))
 
 	switch r.Method {
 	case http.MethodPost:

@@ -216,7 +216,7 @@ func (s sessionResolver) ResolveSessionIdManager(r *http.Request) server.Session
 		return keepSessions{}
 	}
 	p, _ := PrincipalFrom(r.Context())
-	return &sessionIDs{reg: s.reg, principal: p, mode: elicitationMode(r), origin: requestOrigin(r)}
+	return &sessionIDs{reg: s.reg, principal: p, mode: modeFrom(r.Context()), origin: requestOrigin(r)}
 }
 
 // keepSessions ends nothing: used when the process stops.
