@@ -84,6 +84,14 @@ type App struct {
 	// Default: on when every executor handler is in local mode, off otherwise.
 	AllowStdio *bool `json:"allow_stdio,omitempty"`
 
+	// ApprovalModes are how agents may get a person's approval: "model"
+	// (the agent asks in the chat and answers with its resume tool),
+	// "browser" (a link to the console), "native" (MCP elicitation in the
+	// agent's client). The first is the default for an agent that asks for
+	// none or for one not listed. Default: model browser native. Leave out
+	// model so that an agent cannot approve its own calls.
+	ApprovalModes []string `json:"approval_modes,omitempty"`
+
 	// Integrations declared here (config as code) are created at start and
 	// kept in line with this list on every reload; run-time integrations are
 	// left alone.
@@ -183,6 +191,7 @@ func (a *App) Start() error {
 		HTTPClient:        egress.NewClient(egress.Options{AllowLocalNetwork: local}),
 		AllowLocalNetwork: local,
 		AllowStdio:        a.allowStdio(),
+		ApprovalModes:     a.ApprovalModes,
 		Limits:            sandbox.Limits{Timeout: time.Duration(a.ExecutionTimeout)},
 	}
 	if a.Organization != nil {

@@ -187,3 +187,36 @@ func TestAWrongSecretKeyIsReportedAtStart(t *testing.T) {
 		t.Fatalf("the error does not name the key: %v", err)
 	}
 }
+
+func TestApprovalModesFromTheCaddyfile(t *testing.T) {
+	storage := filepath.Join(t.TempDir(), "executor.db")
+	site := func(line string, port int) string {
+		return strings.Replace(localSite(storage, "", "127.0.0.1", port), "storage "+storage, "storage "+storage+"\n\t\t"+line, 1)
+	}
+	for _, bad := range []string{"approval_modes", "approval_modes browser email"} {
+		if err := loadCaddyfile(t, site(bad, freePort(t))); err == nil || !strings.Contains(err.Error(), "approval_modes") {
+			_ = caddy.Stop()
+			t.Fatalf("%q: %v", bad, err)
+		}
+	}
+	port := freePort(t)
+	mustRun(t, site("approval_modes browser native", port))
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	res := do(t, "GET", base+"/api/config", nil, "")
+	if res.status != 200 || !strings.Contains(res.body, `"approvalModes":["browser","native"]`) {
+		t.Fatalf("/api/config: %d %s", res.status, res.body)
+	}
+	// An agent asking for model mode gets browser mode: its resume tool
+	// waits for the console's decision and takes no action of its own.
+	h := map[string]string{"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
+	res = do(t, "POST", base+"/mcp?elicitation_mode=model", h,
+		`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"0"}}}`)
+	if res.status != 200 || res.header.Get("Mcp-Session-Id") == "" {
+		t.Fatalf("initialize: %d %s", res.status, res.body)
+	}
+	h["Mcp-Session-Id"], h["Mcp-Protocol-Version"] = res.header.Get("Mcp-Session-Id"), "2025-06-18"
+	res = do(t, "POST", base+"/mcp?elicitation_mode=model", h, `{"jsonrpc":"2.0","id":2,"method":"tools/list"}`)
+	if res.status != 200 || !strings.Contains(res.body, `"resume"`) || strings.Contains(res.body, `"action"`) {
+		t.Fatalf("tools/list in a session that asked for model mode: %d %s", res.status, res.body)
+	}
+}

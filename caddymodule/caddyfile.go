@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"slices"
 	"strings"
 	"time"
 
@@ -35,6 +36,7 @@ func init() {
 //	    execution_timeout <duration>
 //	    execution_memory  <size>       # e.g. 64MiB
 //	    allow_stdio on|off
+//	    approval_modes model|browser|native...   # the first is the default
 //	    integration <slug> openapi|mcp|graphql {
 //	        name        <name>
 //	        description <text>
@@ -93,6 +95,16 @@ func parseGlobalOption(d *caddyfile.Dispenser, _ any) (any, error) {
 				app.AllowStdio = &on
 			} else {
 				app.AllowLocalNetwork = &on
+			}
+		case "approval_modes":
+			app.ApprovalModes = d.RemainingArgs()
+			if len(app.ApprovalModes) == 0 {
+				return nil, d.Errf("approval_modes takes one or more of %s", strings.Join(mcpproxy.AllModes, ", "))
+			}
+			for _, m := range app.ApprovalModes {
+				if !slices.Contains(mcpproxy.AllModes, m) {
+					return nil, d.Errf("approval_modes: %q is not one of %s", m, strings.Join(mcpproxy.AllModes, ", "))
+				}
 			}
 		case "integration":
 			in, err := parseIntegration(d)

@@ -1,6 +1,7 @@
 package console_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -10,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
 	"github.com/mcpexecutor/executor/mcpproxy/oauth/oauthtest"
@@ -551,4 +554,36 @@ func TestActionsShowProgressWhileTheyWait(t *testing.T) {
 	tb.click(`form.search button[type=submit]`)
 	tb.do(tb.waitJS(`document.querySelector("form.search").getAttribute("aria-busy") === "true" && document.querySelector("form.search button[type=submit]").disabled`))
 	tb.screenshot("progress-detect")
+}
+
+func TestTheConnectCardOffersOnlyTheAllowedApprovalModes(t *testing.T) {
+	tb := newTab(t)
+	options := `[...document.querySelector(".connect select").options].map(o => o.value).join(",") + "|" + document.querySelector(".connect select").value`
+	tb.open("/")
+	tb.do(tb.waitJS(`document.querySelector(".connect select") !== null`))
+	if got := eval[string](tb, options); got != "browser,model,native|browser" {
+		t.Fatalf("the local default offers %q", got)
+	}
+	// An operator who set approval_modes native model: the card offers those,
+	// the first preselected, and the URL asks for it.
+	tb.do(chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: `
+const realFetch = window.fetch;
+window.fetch = async (input, init) => {
+  const res = await realFetch(input, init);
+  if (!String(input).endsWith("/api/config")) return res;
+  const cfg = await res.json();
+  cfg.approvalModes = ["native", "model"];
+  return new Response(JSON.stringify(cfg), { status: 200, headers: { "Content-Type": "application/json" } });
+};`})
+		return err
+	}))
+	tb.open("/")
+	tb.do(tb.waitJS(`document.querySelector(".connect select") && document.querySelector(".connect select").options.length === 2`))
+	if got := eval[string](tb, options); got != "model,native|native" {
+		t.Fatalf("with approval_modes native model the card offers %q", got)
+	}
+	if u := eval[string](tb, `document.querySelector("#mcp-url").textContent`); !strings.HasSuffix(u, "/mcp?elicitation_mode=native") {
+		t.Fatalf("the URL is %q", u)
+	}
 }

@@ -143,6 +143,16 @@ function connectCard() {
   copyUrl.addEventListener('click', () => copy(url.textContent, copyUrl));
   copyCmd.addEventListener('click', () => copy(cmd.textContent, copyCmd));
   update();
+  // Offer only the modes the operator allows (approval_modes), browser
+  // first if it is one of them, else the gateway's default.
+  api('/api/config').then((cfg) => {
+    const allowed = Array.isArray(cfg.approvalModes) && cfg.approvalModes.length ? cfg.approvalModes : MODES.map(([m]) => m);
+    for (const o of [...modeSel.options]) {
+      if (!allowed.includes(o.value)) o.remove();
+    }
+    modeSel.value = allowed.includes('browser') ? 'browser' : allowed[0];
+    update();
+  }, () => {});
   return el('section', { class: 'card connect', 'aria-labelledby': 'connect-h' },
     el('h2', { id: 'connect-h' }, 'Connect an agent'),
     el('p', { class: 'muted' }, 'Point any MCP client at this gateway. Its tools appear to the agent as one code-mode tool.'),
