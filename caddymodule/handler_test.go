@@ -117,6 +117,25 @@ func TestAccessTokensThroughTheHandlerChain(t *testing.T) {
 		})
 	}
 
+	// security.md B8: no spelling of a protected path gets past the token
+	// check by looking like a public one.
+	t.Run("path tricks never reach a protected path without a token", func(t *testing.T) {
+		for _, path := range []string{
+			"/.well-known/oauth-protected-resource/../../mcp", "/.well-known/%2e%2e/mcp", "/.well-known/oauth-protected-resource/%2e%2e/%2e%2e/api/account/me",
+			"//mcp", "/MCP", "/mcp/", "/mcp;x", "/mcp%2f", "/mcp%00", "/%2e/mcp", "/mcp%5c", "/Api/account/me", "/api%2faccount%2fme",
+			"/api/account/me;.well-known", "/.well-known/oauth-protected-resource;/../../api/account/me",
+		} {
+			for _, method := range []string{"GET", "POST"} {
+				res := do(t, method, base+path, mcpHeaders(""), init)
+				if res.status != 401 && res.status != 404 && res.status != 400 && res.status != 405 {
+					t.Errorf("%s %s without a token: %d %q", method, path, res.status, res.body)
+				}
+				if strings.Contains(res.body, `"serverInfo"`) || strings.Contains(res.body, `"id":"user-`) {
+					t.Errorf("%s %s without a token answered as if signed in: %q", method, path, res.body)
+				}
+			}
+		}
+	})
 	t.Run("the MCP 401 challenge names the resource metadata", func(t *testing.T) {
 		res := do(t, "POST", base+"/mcp", mcpHeaders(""), init)
 		want := fmt.Sprintf(`Bearer resource_metadata="%s/.well-known/oauth-protected-resource/mcp"`, base)

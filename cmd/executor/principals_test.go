@@ -10,6 +10,8 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -140,5 +142,65 @@ func TestResumeBelongsToThePrincipalAgainstTheBinary(t *testing.T) {
 	out = sdkClientAs(t, alice, g.base+"/mcp", resume)[1]
 	if s := structured(t, out); s["status"] != "completed" || s["result"] != "Fido" || posts.Load() != 1 {
 		t.Fatalf("alice's resume from a new session: %v; the upstream received %d writes", out, posts.Load())
+	}
+}
+
+// security.md B5–B7: what the agent sends to authenticate itself (its token
+// in Authorization and Cf-Access-Jwt-Assertion, the CF_Authorization cookie,
+// Cf-Access-Token) never reaches an upstream that a tool call goes to.
+func TestTheAgentsCredentialsNeverReachAnUpstream(t *testing.T) {
+	iss := newIssuer(t)
+	g := startSignedInGateway(t, iss)
+	alice := iss.token(t, "alice")
+	var seen atomic.Value // the headers of the last upstream request
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if r.URL.Path == "/openapi.json" {
+			fmt.Fprintf(w, `{"openapi":"3.0.3","info":{"title":"Echo","version":"1"},"servers":[{"url":"http://%s"}],
+"paths":{"/pets":{"get":{"operationId":"listPets","responses":{"200":{"description":"ok"}}}}}}`, r.Host)
+			return
+		}
+		seen.Store(r.Header.Clone())
+		fmt.Fprint(w, `[]`)
+	}))
+	t.Cleanup(up.Close)
+	if code, body := g.apiAs(t, alice, "POST", "/api/openapi/specs", map[string]any{"spec": map[string]any{"kind": "url", "url": up.URL + "/openapi.json"}, "slug": "echo"}); code != 200 {
+		t.Fatalf("add: %d %s", code, body)
+	}
+	if code, body := g.apiAs(t, alice, "POST", "/api/connections", map[string]any{"owner": "org", "name": "main", "integration": "echo", "template": "none"}); code != 200 {
+		t.Fatalf("connect: %d %s", code, body)
+	}
+
+	headers := map[string]string{
+		"Authorization":           "Bearer " + alice,
+		"Cf-Access-Jwt-Assertion": alice,
+		"Cf-Access-Token":         alice,
+		"Cookie":                  "CF_Authorization=" + alice + "; session=agent-cookie",
+		"Mcp-Protocol-Version":    "2025-06-18",
+	}
+	res, body := post(t, g.base+"/mcp", headers, initialize)
+	if res.StatusCode != 200 || res.Header.Get("Mcp-Session-Id") == "" {
+		t.Fatalf("initialize: %d %s", res.StatusCode, body)
+	}
+	headers["Mcp-Session-Id"] = res.Header.Get("Mcp-Session-Id")
+	res, body = post(t, g.base+"/mcp", headers, `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"execute","arguments":{"code":"return (await tools.echo.org.main.pets.listPets({})).ok"}}}`)
+	if res.StatusCode != 200 || !strings.Contains(body, `\"result\":true`) && !strings.Contains(body, `"result":true`) {
+		t.Fatalf("execute: %d %s", res.StatusCode, body)
+	}
+	h, _ := seen.Load().(http.Header)
+	if h == nil {
+		t.Fatal("the upstream received no call")
+	}
+	for name, values := range h {
+		for _, v := range values {
+			if strings.Contains(v, alice) || strings.Contains(v, "CF_Authorization") || strings.Contains(v, "agent-cookie") {
+				t.Errorf("the upstream received the agent's credential in %s", name)
+			}
+		}
+	}
+	for _, name := range []string{"Authorization", "Cookie", "Cf-Access-Jwt-Assertion", "Cf-Access-Token", "Mcp-Session-Id"} {
+		if h.Get(name) != "" {
+			t.Errorf("the upstream received a %s header", name)
+		}
 	}
 }
