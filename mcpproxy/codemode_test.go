@@ -127,6 +127,13 @@ func TestTransportHygiene(t *testing.T) {
 		{"an unknown session is 404 -32001", func(c *mcpClient) { c.session = "no-such-session" }, `{"jsonrpc":"2.0","id":1,"method":"tools/list"}`, 404, "-32001"},
 		{"a session id with control characters is 400", func(c *mcpClient) { c.session = "abc def" }, `{"jsonrpc":"2.0","id":1,"method":"tools/list"}`, 400, "Mcp-Session-Id"},
 		{"a missing session is 400", func(c *mcpClient) { c.session = ""; c.headers["Mcp-Protocol-Version"] = "2025-06-18" }, `{"jsonrpc":"2.0","id":1,"method":"tools/list"}`, 400, "Mcp-Session-Id"},
+		{"trailing bytes after the message are a parse error", nil, `{"jsonrpc":"2.0","id":1,"method":"tools/list"} {}`, 400, "-32700"},
+		{"a byte-order mark is a parse error", nil, "\ufeff" + `{"jsonrpc":"2.0","id":1,"method":"tools/list"}`, 400, "-32700"},
+		{"a missing jsonrpc member is invalid", nil, `{"id":1,"method":"tools/list"}`, 400, "-32600"},
+		{"a method that is not a string is invalid", nil, `{"jsonrpc":"2.0","id":1,"method":7}`, 400, "-32600"},
+		{"a message that is not an object is invalid", nil, `"tools/list"`, 400, "-32600"},
+		{"resources/read is not offered", nil, `{"jsonrpc":"2.0","id":1,"method":"resources/read","params":{"uri":"file:///etc/passwd"}}`, 200, "-32601"},
+		{"prompts/get is not offered", nil, `{"jsonrpc":"2.0","id":1,"method":"prompts/get","params":{"name":"x"}}`, 200, "-32601"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -437,6 +437,13 @@ func TestBlockedToolsAreBlockedOnEveryCallPath(t *testing.T) {
 			t.Fatalf("console Run (autoApprove %v): %v", auto, res)
 		}
 	}
+	// security.md E1: another spelling of the path is no way round the rule.
+	for _, other := range []string{"pets.org.main.pets.GetPet", "pets.org.main.pets.GETPET", "PETS.org.main.pets.getPet", "pets.org.main.pets.getPet ", "pets.org.main.pets.get\u200bPet"} {
+		r := c.execute("return await tools" + jsPath(other) + `({ petId: "1" })`)
+		if !strings.Contains(r.text(), "tool_not_found") && !strings.Contains(r.text(), "tool_blocked") {
+			t.Fatalf("calling %q: %s", other, r.text())
+		}
+	}
 	if up.gets.Load() != 0 {
 		t.Fatalf("a blocked call reached the upstream %d times", up.gets.Load())
 	}
@@ -669,4 +676,13 @@ func TestApprovalModesAreCheckedAndShown(t *testing.T) {
 	if fmt.Sprint(cfg["approvalModes"]) != "[model browser native]" {
 		t.Fatalf("the default modes: %v", cfg["approvalModes"])
 	}
+}
+
+// jsPath is path as bracketed JavaScript property accesses: a.b → ["a"]["b"].
+func jsPath(path string) string {
+	var b strings.Builder
+	for _, seg := range strings.Split(path, ".") {
+		b.WriteString(fmt.Sprintf("[%q]", seg))
+	}
+	return b.String()
 }
