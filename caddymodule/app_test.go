@@ -220,3 +220,52 @@ func TestApprovalModesFromTheCaddyfile(t *testing.T) {
 		t.Fatalf("tools/list in a session that asked for model mode: %d %s", res.status, res.body)
 	}
 }
+
+// security.md J4, J5, J7, J8, J12: the console and the API as a browser
+// meets them.
+func TestConsoleAndAPIResponsesAreHardened(t *testing.T) {
+	port := freePort(t)
+	mustRun(t, localSite(filepath.Join(t.TempDir(), "executor.db"), "", "127.0.0.1", port))
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+
+	for _, path := range []string{"/", "/integrations", "/assets/app.js", "/api/account/me", "/api/nothing-here"} {
+		res := do(t, "GET", base+path, nil, "")
+		h := res.header
+		if h.Get("X-Content-Type-Options") != "nosniff" || h.Get("X-Frame-Options") != "DENY" || h.Get("Referrer-Policy") != "no-referrer" {
+			t.Errorf("%s: nosniff %q, X-Frame-Options %q, Referrer-Policy %q", path, h.Get("X-Content-Type-Options"), h.Get("X-Frame-Options"), h.Get("Referrer-Policy"))
+		}
+		if h.Get("Content-Type") == "" {
+			t.Errorf("%s: no Content-Type", path)
+		}
+		if !strings.HasPrefix(path, "/api/") && !strings.Contains(h.Get("Content-Security-Policy"), "frame-ancestors 'none'") {
+			t.Errorf("%s: CSP %q", path, h.Get("Content-Security-Policy"))
+		}
+	}
+	if ct := do(t, "GET", base+"/assets/app.js", nil, "").header.Get("Content-Type"); !strings.Contains(ct, "javascript") {
+		t.Errorf("app.js is served as %q", ct)
+	}
+
+	// Static files come from the embedded console only.
+	for _, path := range []string{"/../../etc/passwd", "/assets/%2e%2e/%2e%2e/%2e%2e/etc/passwd", "/assets/..%2f..%2f..%2fetc%2fpasswd",
+		"/%252e%252e/%252e%252e/etc/passwd", "/assets/..;/..;/etc/passwd", "/assets/..%5c..%5cetc%5cpasswd", "/etc/passwd"} {
+		res := do(t, "GET", base+path, nil, "")
+		if strings.Contains(res.body, "root:") || (res.status != 404 && !strings.Contains(res.body, `<script type="module" src="/assets/app.js">`)) {
+			t.Errorf("%s: %d %.80q", path, res.status, res.body)
+		}
+	}
+
+	// No state changes through GET, nothing but GET and HEAD on the console.
+	for _, c := range []struct{ method, path string }{
+		{"GET", "/api/connections/org/pets/main/refresh"},
+		{"GET", "/api/oauth/start"},
+		{"GET", "/api/executions/exec_x/resume"},
+		{"POST", "/integrations"},
+		{"DELETE", "/"},
+	} {
+		// The API answers a method a route does not take like an unknown
+		// path (JSON 404); the console says 405.
+		if res := do(t, c.method, base+c.path, nil, ""); res.status != 405 && !(strings.HasPrefix(c.path, "/api/") && res.status == 404) {
+			t.Errorf("%s %s: %d, want 405 (or 404 on the API)", c.method, c.path, res.status)
+		}
+	}
+}

@@ -136,6 +136,28 @@ func TestAccessTokensThroughTheHandlerChain(t *testing.T) {
 			}
 		}
 	})
+	// security.md D17, D18: a session id is no credential.
+	t.Run("a session id without a valid token is 401", func(t *testing.T) {
+		res := do(t, "POST", base+"/mcp", mcpHeaders(validMCP), init)
+		sid := res.header.Get("Mcp-Session-Id")
+		if res.status != 200 || sid == "" {
+			t.Fatalf("initialize: %d %s", res.status, res.body)
+		}
+		list := `{"jsonrpc":"2.0","id":2,"method":"tools/list"}`
+		expired := f.sign(f.claims(mcpAUD, map[string]any{"exp": now - 120}), nil)
+		for name, tok := range map[string]string{"no token": "", "an expired token": expired, "the console's token": valid} {
+			h := mcpHeaders(tok)
+			h["Mcp-Session-Id"], h["Mcp-Protocol-Version"] = sid, "2025-06-18"
+			if res := do(t, "POST", base+"/mcp", h, list); res.status != 401 || strings.Contains(res.body, `"tools"`) {
+				t.Errorf("%s with a live session id: %d %s", name, res.status, res.body)
+			}
+		}
+		h := mcpHeaders(validMCP)
+		h["Mcp-Session-Id"], h["Mcp-Protocol-Version"] = sid, "2025-06-18"
+		if res := do(t, "POST", base+"/mcp", h, list); res.status != 200 || !strings.Contains(res.body, `"execute"`) {
+			t.Fatalf("the same session with its token: %d %s", res.status, res.body)
+		}
+	})
 	t.Run("the MCP 401 challenge names the resource metadata", func(t *testing.T) {
 		res := do(t, "POST", base+"/mcp", mcpHeaders(""), init)
 		want := fmt.Sprintf(`Bearer resource_metadata="%s/.well-known/oauth-protected-resource/mcp"`, base)
