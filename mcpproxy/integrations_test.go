@@ -381,3 +381,31 @@ func TestACallUsesTheConnectionAsItIsNow(t *testing.T) {
 		t.Fatalf("after reconnecting with an API key: %s, upstream got %v", got, up.lastKey.Load())
 	}
 }
+
+// security.md F10: a description pasted as text may name any server; in
+// production a call to an internal one is refused when it is made, and
+// nothing reaches it.
+func TestProductionModeRefusesACallToAnInternalServerOfAPastedDescription(t *testing.T) {
+	tg := newTestGateway(t, Config{HTTPClient: egress.NewClient(egress.Options{})})
+	up := newPetsUpstream(t) // on 127.0.0.1: what an internal service looks like here
+	for i, server := range []string{up.URL, "http://169.254.169.254/latest", "http://10.1.2.3", "http://[::1]"} {
+		slug := fmt.Sprintf("internal%d", i)
+		spec := fmt.Sprintf(`{"openapi":"3.0.3","info":{"title":"Internal","version":"1"},"servers":[{"url":%q}],
+"paths":{"/pets/{petId}":{"get":{"operationId":"getPet","parameters":[{"name":"petId","in":"path","required":true,"schema":{"type":"string"}}],"responses":{"200":{"description":"ok"}}}}}}`, server)
+		if code, body := tg.api(t, "alice", "POST", "/api/openapi/specs", map[string]any{"spec": map[string]any{"kind": "text", "value": spec}, "slug": slug}, nil); code != 200 {
+			t.Fatalf("%s: add: %d %s", server, code, body)
+		}
+		if code, body := tg.api(t, "alice", "POST", "/api/connections", map[string]any{"owner": "org", "name": "main", "integration": slug, "template": "none"}, nil); code != 200 {
+			t.Fatalf("%s: connect: %d %s", server, code, body)
+		}
+		c := tg.client(t, "alice")
+		c.initialize()
+		r := c.execute(fmt.Sprintf(`const r = await tools.%s.org.main.pets.getPet({ petId: "1" }); return r.ok ? "reached" : r.error.code + ": " + r.error.message`, slug))
+		if text := r.text(); strings.Contains(text, "reached") || !strings.Contains(text, "refusing to connect") {
+			t.Fatalf("%s: %s", server, text)
+		}
+	}
+	if up.gets.Load() != 0 {
+		t.Fatalf("the internal service received %d requests", up.gets.Load())
+	}
+}
