@@ -89,8 +89,8 @@ func TestAccessTokensThroughTheHandlerChain(t *testing.T) {
 		{"a missing kid is 401", "/api/account/me", "GET", map[string]string{"Cf-Access-Jwt-Assertion": f.sign(f.claims(consoleAUD, nil), map[string]any{"kid": nil})}, "", 401, "Unauthorized"},
 		{"an unknown kid is 401", "/api/account/me", "GET", map[string]string{"Cf-Access-Jwt-Assertion": f.sign(f.claims(consoleAUD, nil), map[string]any{"kid": "unknown"})}, "", 401, "Unauthorized"},
 		{"an org token is 401", "/api/account/me", "GET", map[string]string{"Cf-Access-Jwt-Assertion": f.sign(f.claims(consoleAUD, map[string]any{"type": "org"}), nil)}, "", 401, "Unauthorized"},
-		{"the MCP application's token does not open the API", "/api/account/me", "GET", map[string]string{"Cf-Access-Jwt-Assertion": validMCP}, "", 401, "Unauthorized"},
-		{"the console token does not open /mcp", "/mcp", "POST", mcpHeaders(valid), init, 401, `"code":-32001`},
+		{"the MCP application's token on the API is 403", "/api/account/me", "GET", map[string]string{"Cf-Access-Jwt-Assertion": validMCP}, "", 403, "Forbidden"},
+		{"the console token on /mcp is 403", "/mcp", "POST", mcpHeaders(valid), init, 403, `"code":-32003`},
 		{"the MCP token opens /mcp", "/mcp", "POST", mcpHeaders(validMCP), init, 200, `"serverInfo"`},
 		{"no token on /mcp is a JSON-RPC 401", "/mcp", "POST", mcpHeaders(""), init, 401, `{"jsonrpc":"2.0","error":{"code":-32001,"message":"Unauthorized"},"id":null}`},
 		{"the console without a token shows the sign-in page", "/", "GET", nil, "", 401, "/cdn-cgi/access/login"},
@@ -137,7 +137,7 @@ func TestAccessTokensThroughTheHandlerChain(t *testing.T) {
 		}
 	})
 	// security.md D17, D18: a session id is no credential.
-	t.Run("a session id without a valid token is 401", func(t *testing.T) {
+	t.Run("a session id without a valid token is refused", func(t *testing.T) {
 		res := do(t, "POST", base+"/mcp", mcpHeaders(validMCP), init)
 		sid := res.header.Get("Mcp-Session-Id")
 		if res.status != 200 || sid == "" {
@@ -148,7 +148,11 @@ func TestAccessTokensThroughTheHandlerChain(t *testing.T) {
 		for name, tok := range map[string]string{"no token": "", "an expired token": expired, "the console's token": valid} {
 			h := mcpHeaders(tok)
 			h["Mcp-Session-Id"], h["Mcp-Protocol-Version"] = sid, "2025-06-18"
-			if res := do(t, "POST", base+"/mcp", h, list); res.status != 401 || strings.Contains(res.body, `"tools"`) {
+			want := 401
+			if tok == valid {
+				want = 403 // a valid token, of the console's application
+			}
+			if res := do(t, "POST", base+"/mcp", h, list); res.status != want || strings.Contains(res.body, `"tools"`) {
 				t.Errorf("%s with a live session id: %d %s", name, res.status, res.body)
 			}
 		}

@@ -118,6 +118,20 @@ func (t *tokenVerifier) routeAudiences(r *http.Request) []string {
 	return t.audiences
 }
 
+// otherApplication reports whether raw is a valid token for the audiences
+// of the routes other than r's (only when aud and mcp_aud differ).
+func (t *tokenVerifier) otherApplication(r *http.Request, raw string) bool {
+	if len(t.mcpAudiences) == 0 {
+		return false
+	}
+	other := t.mcpAudiences
+	if isMCPPath(r.URL.Path, t.mcpPath) {
+		other = t.audiences
+	}
+	_, err := t.verifier.Verify(r.Context(), raw, other)
+	return err == nil
+}
+
 func isMCPPath(p, mcpPath string) bool {
 	clean := path.Clean("/" + p)
 	return clean == mcpPath || strings.HasPrefix(clean, mcpPath+"/")
@@ -136,6 +150,11 @@ func (t *tokenVerifier) identify(r *http.Request) (mcpproxy.Principal, *identity
 			reason = ae.Reason
 		}
 		t.logger.Debug("token rejected", zap.String("reason", reason), zap.String("path", r.URL.Path))
+		if reason == access.ReasonAudience && t.otherApplication(r, raw) {
+			// A valid token of the other application (the MCP one on the
+			// console API, or the reverse): known, but not allowed here.
+			return mcpproxy.Principal{}, &identityError{http.StatusForbidden, "other_application"}
+		}
 		return mcpproxy.Principal{}, &identityError{http.StatusUnauthorized, reason}
 	}
 	p := mcpproxy.Principal{ID: claims.ID(), Email: claims.Email, Name: claims.Name, Groups: claims.Groups, Kind: mcpproxy.KindUser}
