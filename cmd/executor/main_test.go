@@ -155,6 +155,33 @@ func TestRunFromAnEmptyFolderServesTheEmbeddedLocalDefault(t *testing.T) {
 	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
 		t.Fatalf("run wrote into the working folder: %v", entries)
 	}
+
+	// security.md I7: Caddy's admin API is on its own loopback port, never
+	// behind the gateway's address, and the config it serves holds no key.
+	key, _ := os.ReadFile(keyFile)
+	for _, path := range []string{"/config/", "/debug/pprof/", "/debug/vars", "/load", "/reverse_proxy/upstreams"} {
+		res, err := http.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if strings.Contains(string(b), `"apps"`) || strings.Contains(string(b), "goroutine") || strings.Contains(string(b), "memstats") {
+			t.Errorf("GET %s on the gateway's address reached the admin API: %d %.100s", path, res.StatusCode, b)
+		}
+	}
+	res, err = http.Get(fmt.Sprintf("http://localhost:%d/config/", admin))
+	if err != nil {
+		t.Fatal(err)
+	}
+	config, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 || !strings.Contains(string(config), `"executor"`) {
+		t.Fatalf("the admin API's config: %d %.200s", res.StatusCode, config)
+	}
+	if k := strings.TrimSpace(string(key)); len(k) < 16 || strings.Contains(string(config), k) || strings.Contains(string(config), "secret_key\"") {
+		t.Fatalf("the config served by the admin API holds the secret key:\n%s", config)
+	}
 }
 
 func TestLocalModeOnAnyAddressRefusesToStart(t *testing.T) {
