@@ -126,6 +126,29 @@ func TestACrossOriginPostToTheAPIIsRefused(t *testing.T) {
 		}
 	}
 
+	// The same for every endpoint that decides or starts something: the
+	// approval of a paused call (M6) and the start of an OAuth sign-in (G15).
+	for _, path := range []string{"/api/executions/exec_0123456789abcdef/resume", "/api/mcp-sessions/s/executions/exec_0123456789abcdef/resume",
+		"/api/oauth/start", "/api/connections", "/api/integrations/x", "/api/oauth/clients"} {
+		for _, method := range []string{"POST", "PATCH", "DELETE"} {
+			req, _ := http.NewRequest(method, gw.base+path, strings.NewReader(`{"action":"accept"}`))
+			req.Header.Set("Content-Type", "text/plain")
+			req.Header.Set("Origin", "http://evil.example")
+			req.Header.Set("Sec-Fetch-Site", "cross-site")
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res.Body.Close()
+			if res.StatusCode != http.StatusForbidden && res.StatusCode != http.StatusMethodNotAllowed && res.StatusCode != http.StatusNotFound {
+				t.Errorf("a cross-site %s %s = %d, want 403", method, path, res.StatusCode)
+			}
+			if res.StatusCode == http.StatusNotFound && method == "POST" {
+				t.Errorf("a cross-site POST %s reached the route (404 from the handler, not the cross-site check)", path)
+			}
+		}
+	}
+
 	// A page on another origin (localhost is another site than 127.0.0.1)
 	// tries a fetch and a form post with the person's browser.
 	evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
