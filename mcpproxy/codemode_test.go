@@ -132,6 +132,7 @@ func TestTransportHygiene(t *testing.T) {
 		{"a missing jsonrpc member is invalid", nil, `{"id":1,"method":"tools/list"}`, 400, "-32600"},
 		{"a method that is not a string is invalid", nil, `{"jsonrpc":"2.0","id":1,"method":7}`, 400, "-32600"},
 		{"a message that is not an object is invalid", nil, `"tools/list"`, 400, "-32600"},
+		{"a compressed body is refused, never decompressed", func(c *mcpClient) { c.headers["Content-Encoding"] = "gzip" }, "\x1f\x8b\x08\x00\x00\x00\x00\x00", 415, "Content-Encoding"},
 		{"resources/read is not offered", nil, `{"jsonrpc":"2.0","id":1,"method":"resources/read","params":{"uri":"file:///etc/passwd"}}`, 200, "-32601"},
 		{"prompts/get is not offered", nil, `{"jsonrpc":"2.0","id":1,"method":"prompts/get","params":{"name":"x"}}`, 200, "-32601"},
 	}
@@ -410,5 +411,29 @@ func TestSkills(t *testing.T) {
 	}
 	if r := get(map[string]any{"name": "nope"}); !r.IsError || !strings.HasPrefix(r.text(), `No skill named "nope".`) {
 		t.Fatalf("unknown: %q", r.text())
+	}
+}
+
+// security.md L5: initialize in a loop holds at most maxSessionsPerPrincipal
+// sessions; the least recently used are ended, another principal's are not.
+func TestSessionsPerPrincipalAreCapped(t *testing.T) {
+	tg := newTestGateway(t, Config{})
+	bob := tg.client(t, "bob")
+	bob.initialize()
+	var alice []*mcpClient
+	for range maxSessionsPerPrincipal + 6 {
+		c := tg.client(t, "alice")
+		c.initialize()
+		alice = append(alice, c)
+	}
+	list := `{"jsonrpc":"2.0","id":9,"method":"tools/list"}`
+	for i, c := range alice {
+		res := c.post(list)
+		if ended := i < 6; ended && res.status != 404 || !ended && res.status != 200 {
+			t.Fatalf("alice's session %d of %d: %d %s", i+1, len(alice), res.status, res.raw)
+		}
+	}
+	if res := bob.post(list); res.status != 200 {
+		t.Fatalf("bob's session: %d %s", res.status, res.raw)
 	}
 }

@@ -192,6 +192,12 @@ func readMCPBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 		WriteRPCError(w, http.StatusUnsupportedMediaType, mcp.INVALID_REQUEST, "Unsupported Media Type: Content-Type must be application/json")
 		return nil, false
 	}
+	if ce := strings.TrimSpace(r.Header.Get("Content-Encoding")); ce != "" && !strings.EqualFold(ce, "identity") {
+		// Never decompressed: a small compressed body could expand past
+		// any cap before it is parsed.
+		WriteRPCError(w, http.StatusUnsupportedMediaType, mcp.INVALID_REQUEST, "Unsupported Media Type: compressed request bodies (Content-Encoding "+strconv.Quote(ce)+") are not accepted")
+		return nil, false
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxMCPBodyBytes))
 	if err != nil {
 		var tooBig *http.MaxBytesError
