@@ -269,3 +269,30 @@ http://127.0.0.1:%d {
 		t.Fatalf("the access log holds the token: %s", logged)
 	}
 }
+
+// security.md B1–B3: headers a client could use to claim an identity are
+// removed before anything reads them, in any case or underscore spelling.
+func TestIdentityHeadersAreStripped(t *testing.T) {
+	h := http.Header{}
+	claims := []string{"Cf-Access-Authenticated-User-Email", "Cf_Access_Authenticated_User_Email", "CF-ACCESS-AUTHENTICATED-USER-ID",
+		"X-Forwarded-User", "X-Forwarded-Email", "X-Forwarded-Preferred-Username", "X-Forwarded-Groups", "Remote-User", "Remote_User",
+		"Remote-Email", "Remote-Groups", "X-Auth-Request-User", "X-Auth-Request-Email", "X-User-Id", "X-User-Email", "X-Remote-User", "X-Executor-Principal"}
+	for _, name := range claims {
+		h[name] = []string{"admin@example.com"} // as sent, not canonicalised
+	}
+	keep := []string{"Content-Type", "Accept", "Cf-Access-Jwt-Assertion", "Mcp-Session-Id", "X-Forwarded-For", "User-Agent"}
+	for _, name := range keep {
+		h.Set(name, "v")
+	}
+	stripIdentityHeaders(h)
+	for _, name := range claims {
+		if _, ok := h[name]; ok {
+			t.Errorf("%s survived", name)
+		}
+	}
+	for _, name := range keep {
+		if h.Get(name) != "v" {
+			t.Errorf("%s was removed", name)
+		}
+	}
+}
