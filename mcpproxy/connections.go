@@ -93,11 +93,10 @@ type resolvedRecords struct {
 
 // recordCache keeps the records of the connections in use, read at one
 // version of the Integrations and Connections buckets: a tool call then
-// decodes no JSON. Any Update that writes to either
-// bucket (a connection added, changed or removed, a token refreshed, an
-// integration updated) moves the version on and empties the cache, so a
-// call never uses records older than the last Update that had returned
-// when it began.
+// decodes no JSON. Any Update that writes to either bucket (a connection
+// added, changed or removed, a token refreshed, an integration updated)
+// moves the version on and empties the cache, so a call never uses records
+// older than the last Update that had returned when it began.
 type recordCache struct {
 	mu      sync.Mutex
 	version uint64
