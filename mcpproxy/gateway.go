@@ -97,7 +97,7 @@ type Gateway struct {
 	decisions    decisionWaiters
 	inflight     sync.Map // execution id → chan struct{} closed when its resume ends
 	oauthRefresh oauth.RefreshGroup
-	records      recordCache // connections and credentials of tool calls
+	records      recordCache // the records of tool calls' connections
 }
 
 // New returns a Gateway over cfg.Store.
