@@ -41,6 +41,7 @@ type connTools struct {
 	kind   string
 	tools  []*toolEntry
 	byName map[string]*toolEntry
+	held   map[string]string // tools held back until a person approves them: name → reason
 }
 
 // catalog is the in-memory index of every tool: rebuilt for a connection when
@@ -68,9 +69,10 @@ func newCatalog(system []*systemTool) *catalog {
 	return c
 }
 
-// set replaces a connection's tools.
-func (c *catalog) set(conn Connection, kind string, cat *integration.Catalog) {
-	ct := &connTools{conn: conn, kind: kind, byName: map[string]*toolEntry{}}
+// set replaces a connection's tools; held are tools it has but keeps out of
+// sight (see storedTools).
+func (c *catalog) set(conn Connection, kind string, cat *integration.Catalog, held map[string]string) {
+	ct := &connTools{conn: conn, kind: kind, byName: map[string]*toolEntry{}, held: held}
 	if cat != nil {
 		for i := range cat.Tools {
 			t := &cat.Tools[i]
@@ -264,7 +266,36 @@ func (c *catalog) load(st store.Store, kindOf func(integration string) string, b
 				cat = &integration.Catalog{}
 			}
 		}
-		c.set(l.conn, kindOf(l.conn.Integration), cat)
+		c.set(l.conn, kindOf(l.conn.Integration), cat, l.st.Held)
+	}
+	return nil
+}
+
+// heldTool reports why the tool at path, which p cannot see, is held back,
+// or "" when it is not a held tool.
+func (c *catalog) heldTool(p Principal, path string) string {
+	parts := strings.SplitN(path, ".", 4)
+	if len(parts) != 4 || (parts[1] != OwnerOrg && parts[1] != OwnerUser) {
+		return ""
+	}
+	subject := ""
+	if parts[1] == OwnerUser {
+		subject = p.ID
+	}
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if ct, ok := c.conns[connectionKey(parts[1], subject, parts[0], parts[2])]; ok {
+		return ct.held[parts[3]]
+	}
+	return ""
+}
+
+// heldTools returns the held tools of a connection: name → reason.
+func (c *catalog) heldTools(key string) map[string]string {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if ct, ok := c.conns[key]; ok {
+		return ct.held
 	}
 	return nil
 }

@@ -1,7 +1,10 @@
 package mcpproxy
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -201,7 +204,7 @@ func (g *Gateway) saveConnectionTools(conn Connection, kind string, cat *integra
 	if err != nil {
 		return fmt.Errorf("saving connection %s: %w", conn.Address(), err)
 	}
-	g.catalog.set(conn, kind, cat)
+	g.catalog.set(conn, kind, cat, nil)
 	return nil
 }
 
@@ -297,7 +300,7 @@ func (g *Gateway) insertConnection(in *Integration, conn *Connection, cat *integ
 	if err != nil {
 		return nil, 0, err
 	}
-	g.catalog.set(*conn, in.Kind, cat)
+	g.catalog.set(*conn, in.Kind, cat, nil)
 	return conn, len(cat.Tools), nil
 }
 
@@ -381,11 +384,24 @@ func redact(s string, secrets []string) string {
 // storedTools is a connection's entry in the tools bucket: its own catalog,
 // or a reference to the integration's add-time catalog (OpenAPI, GraphQL),
 // so a large description is kept once, not once per connection.
+//
+// A catalog of its own (an upstream MCP server's tools) holds only the
+// tools a person has approved: Approved has the definition hash of each,
+// taken whenever a person produced the tools (adding the connection,
+// refreshing it, a configuration that changed it). When the upstream later
+// changes a tool's definition or adds one, the automatic refresh holds it
+// back (Held: name → "changed" or "new") until a person refreshes the
+// connection: the agent never reads a definition nobody looked at
+// (security.md E6, a "rug pull").
 type storedTools struct {
 	Base bool `json:"base,omitempty"`
 	integration.Catalog
+	Approved map[string]string `json:"approved,omitempty"`
+	Held     map[string]string `json:"held,omitempty"`
 }
 
+// putConnection stores a connection and the tools a person has just
+// produced for it, all approved.
 func putConnection(tx store.Tx, conn *Connection, cat, base *integration.Catalog) error {
 	if err := tx.PutJSON(store.Connections, conn.key(), conn); err != nil {
 		return err
@@ -393,7 +409,48 @@ func putConnection(tx store.Tx, conn *Connection, cat, base *integration.Catalog
 	if base != nil && cat == base {
 		return tx.PutJSON(store.Tools, conn.key(), storedTools{Base: true})
 	}
-	return tx.PutJSON(store.Tools, conn.key(), storedTools{Catalog: *cat})
+	return tx.PutJSON(store.Tools, conn.key(), storedTools{Catalog: *cat, Approved: toolHashes(cat.Tools)})
+}
+
+// toolHash identifies what an agent reads of a tool: its name, description,
+// schemas and annotations.
+func toolHash(t *integration.Tool) string {
+	b, _ := json.Marshal(t)
+	var c bytes.Buffer
+	if json.Compact(&c, b) != nil {
+		c.Reset()
+		c.Write(b)
+	}
+	sum := sha256.Sum256(c.Bytes())
+	return hex.EncodeToString(sum[:])
+}
+
+func toolHashes(tools []integration.Tool) map[string]string {
+	m := make(map[string]string, len(tools))
+	for i := range tools {
+		m[tools[i].Name] = toolHash(&tools[i])
+	}
+	return m
+}
+
+// holdUnapproved splits what an automatic refresh produced into the tools a
+// person approved (unchanged since) and those held back, by reason.
+func holdUnapproved(cat *integration.Catalog, approved map[string]string) (*integration.Catalog, map[string]string) {
+	kept := &integration.Catalog{Definitions: cat.Definitions}
+	var held map[string]string
+	for i := range cat.Tools {
+		t := &cat.Tools[i]
+		switch h, ok := approved[t.Name]; {
+		case ok && h == toolHash(t):
+			kept.Tools = append(kept.Tools, *t)
+		default:
+			if held == nil {
+				held = map[string]string{}
+			}
+			held[t.Name] = map[bool]string{true: "changed", false: "new"}[ok]
+		}
+	}
+	return kept, held
 }
 
 func (g *Gateway) connectionExists(key string) bool {
@@ -436,7 +493,11 @@ func (g *Gateway) connectionFor(p Principal, owner, slug, name string) (*Connect
 
 // refreshConnection produces a connection's tools again with its stored
 // credential and replaces them.
-func (g *Gateway) refreshConnection(ctx context.Context, key string) (int, error) {
+// refreshConnection produces a connection's tools again. reviewed says a
+// person asked for it (or a configuration they wrote): every tool is then
+// approved as it is now. An automatic refresh (the upstream announced a
+// change, or the listing grew old) holds back what changed (see storedTools).
+func (g *Gateway) refreshConnection(ctx context.Context, key string, reviewed bool) (int, error) {
 	var conn Connection
 	var in Integration
 	var cred integration.Credential
@@ -462,16 +523,36 @@ func (g *Gateway) refreshConnection(ctx context.Context, key string) (int, error
 		return 0, err
 	}
 	conn.ToolsSyncedAt = time.Now().UTC()
+	base := g.base(in.Slug)
+	var held map[string]string
 	err = g.store.Update(func(tx store.Tx) error {
 		if tx.Get(store.Connections, key) == nil {
 			return &userError{http.StatusNotFound, "connection was removed"}
 		}
-		return putConnection(tx, &conn, cat, g.base(in.Slug))
+		if reviewed || (base != nil && cat == base) {
+			return putConnection(tx, &conn, cat, base)
+		}
+		var prev storedTools
+		if _, err := tx.GetJSON(store.Tools, key, &prev); err != nil {
+			return err
+		}
+		approved := prev.Approved
+		if approved == nil && !prev.Base { // stored before approvals were kept
+			approved = toolHashes(prev.Tools)
+		}
+		cat, held = holdUnapproved(cat, approved)
+		if err := tx.PutJSON(store.Connections, key, &conn); err != nil {
+			return err
+		}
+		return tx.PutJSON(store.Tools, key, storedTools{Catalog: *cat, Approved: approved, Held: held})
 	})
 	if err != nil {
 		return 0, err
 	}
-	g.catalog.set(conn, in.Kind, cat)
+	if len(held) > 0 {
+		g.logger.Warn("tools changed upstream are held until a person refreshes the connection", "connection", key, "held", len(held))
+	}
+	g.catalog.set(conn, in.Kind, cat, held)
 	return len(cat.Tools), nil
 }
 
@@ -485,7 +566,7 @@ func (g *Gateway) scheduleRefresh(key string) {
 		defer g.refreshing.Delete(key)
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
-		if _, err := g.refreshConnection(ctx, key); err != nil {
+		if _, err := g.refreshConnection(ctx, key, false); err != nil {
 			g.logger.Warn("refreshing tools", "connection", key, "error", err)
 		}
 	}()
@@ -514,7 +595,7 @@ func (g *Gateway) handleConnectionsList(w http.ResponseWriter, r *http.Request) 
 		if (q.Get("integration") != "" && c.Integration != q.Get("integration")) || (q.Get("owner") != "" && c.Owner != q.Get("owner")) {
 			continue
 		}
-		out = append(out, connectionView(&c, len(ct.tools)))
+		out = append(out, g.connectionAPIView(&c, len(ct.tools)))
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -540,7 +621,17 @@ func (g *Gateway) handleConnectionGet(w http.ResponseWriter, r *http.Request) {
 		g.writeErr(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, connectionView(conn, g.toolCount(conn.key())))
+	writeJSON(w, http.StatusOK, g.connectionAPIView(conn, g.toolCount(conn.key())))
+}
+
+// connectionAPIView is what people see of a connection: connectionView and
+// the tools held back until someone reviews them (never shown to agents).
+func (g *Gateway) connectionAPIView(conn *Connection, toolCount int) map[string]any {
+	v := connectionView(conn, toolCount)
+	if held := g.catalog.heldTools(conn.key()); len(held) > 0 {
+		v["heldTools"] = held
+	}
+	return v
 }
 
 func (g *Gateway) toolCount(key string) int {
@@ -606,11 +697,11 @@ func (g *Gateway) handleConnectionRefresh(w http.ResponseWriter, r *http.Request
 		g.writeErr(w, err)
 		return
 	}
-	n, err := g.refreshConnection(r.Context(), conn.key())
+	n, err := g.refreshConnection(r.Context(), conn.key(), true)
 	if err != nil {
 		g.writeErr(w, err)
 		return
 	}
 	conn, _, _ = g.connectionFor(p, r.PathValue("owner"), r.PathValue("integration"), r.PathValue("name"))
-	writeJSON(w, http.StatusOK, connectionView(conn, n))
+	writeJSON(w, http.StatusOK, g.connectionAPIView(conn, n))
 }

@@ -180,7 +180,7 @@ func (g *Gateway) applyIntegration(ctx context.Context, di *DeclaredIntegration)
 	}
 	for _, ct := range g.catalog.connectionsOf(n.Slug) {
 		g.forget(n.Kind, ct)
-		if _, err := g.refreshConnection(ctx, ct); err != nil {
+		if _, err := g.refreshConnection(ctx, ct, true); err != nil {
 			g.logger.Warn("refreshing a connection after its integration changed", "connection", ct, "error", err)
 		}
 	}
@@ -320,7 +320,7 @@ func (g *Gateway) applyConnection(ctx context.Context, dc *DeclaredConnection) (
 		return "", err
 	}
 	g.forget(in.Kind, key)
-	g.catalog.set(*conn, in.Kind, cat)
+	g.catalog.set(*conn, in.Kind, cat, nil)
 	if perr != nil {
 		time.AfterFunc(30*time.Second, func() { g.scheduleRefresh(key) })
 	}

@@ -191,6 +191,18 @@ func (g *Gateway) perform(ctx context.Context, c Call, e *toolEntry, kind integr
 }
 
 func notFound(g *Gateway, p Principal, path string) *integration.Result {
+	if reason := g.catalog.heldTool(p, path); reason != "" {
+		// Nothing of the held definition: not even its description.
+		what := "changed its definition"
+		if reason == "new" {
+			what = "added it"
+		}
+		return &integration.Result{Error: &integration.ToolError{
+			Code:    "tool_held",
+			Message: fmt.Sprintf("Tool held: the MCP server %s after a person last approved the connection's tools, so it is kept from agents until someone reviews it (console: the connection's Refresh tools; API: POST /api/connections/…/refresh).", what),
+			Details: map[string]any{"path": path, "reason": reason},
+		}}
+	}
 	return &integration.Result{Error: &integration.ToolError{
 		Code:    "tool_not_found",
 		Message: "Tool not found: " + path,

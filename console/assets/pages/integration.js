@@ -167,8 +167,20 @@ function connections(ctx, integ, changed) {
           el('span', {}, method ? method.label || method.kind : c.template),
           c.identityLabel ? el('span', {}, c.identityLabel) : null,
           el('span', {}, `${c.toolCount} ${c.toolCount === 1 ? 'tool' : 'tools'}`),
-          c.expiresAt ? el('span', {}, `token expires ${when(c.expiresAt)}`) : null)),
+          c.expiresAt ? el('span', {}, `token expires ${when(c.expiresAt)}`) : null),
+        heldNotice(c)),
       actions);
+  }
+
+  // Tools the upstream changed or added since a person last approved the
+  // connection's tools: agents cannot see or call them until a refresh.
+  function heldNotice(c) {
+    const held = Object.entries(c.heldTools || {});
+    if (!held.length) return null;
+    const names = held.map(([name, why]) => `${name} (${why === 'new' ? 'new' : 'changed'})`).join(', ');
+    return el('p', { class: 'held', role: 'status' },
+      `${held.length} ${held.length === 1 ? 'tool is' : 'tools are'} held from agents: the server changed or added ${held.length === 1 ? 'it' : 'them'} after the tools were approved — ${names}. `,
+      'Check the server, then Refresh to approve the tools as they are now.');
   }
 
   function openForm(focus) {
