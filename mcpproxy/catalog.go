@@ -192,24 +192,32 @@ func (c *catalog) connections(p Principal) []*connTools {
 // lookup resolves a sandbox path for p: a five-segment dynamic address
 // (`<integration>.<org|user>.<connection>.<tool…>`) or a static tool id.
 func (c *catalog) lookup(p Principal, path string) (*toolEntry, bool) {
-	if parts := strings.SplitN(path, ".", 4); len(parts) == 4 && (parts[1] == OwnerOrg || parts[1] == OwnerUser) {
-		subject := ""
-		if parts[1] == OwnerUser {
-			subject = p.ID
-		}
-		c.mu.RLock()
-		defer c.mu.RUnlock()
-		ct, ok := c.conns[connectionKey(parts[1], subject, parts[0], parts[2])]
-		if !ok {
-			return nil, false
-		}
-		e, ok := ct.byName[parts[3]]
-		return e, ok
-	}
 	c.mu.RLock()
 	defer c.mu.RUnlock()
+	if ct, name, dynamic := c.connAtLocked(p, path); dynamic {
+		if ct == nil {
+			return nil, false
+		}
+		e, ok := ct.byName[name]
+		return e, ok
+	}
 	e, ok := c.byPath[path]
 	return e, ok
+}
+
+// connAtLocked splits a dynamic address (see lookup) into p's connection,
+// nil when there is none, and the tool name; dynamic is false for any other
+// path. c.mu must be held.
+func (c *catalog) connAtLocked(p Principal, path string) (ct *connTools, name string, dynamic bool) {
+	parts := strings.SplitN(path, ".", 4)
+	if len(parts) != 4 || (parts[1] != OwnerOrg && parts[1] != OwnerUser) {
+		return nil, "", false
+	}
+	subject := ""
+	if parts[1] == OwnerUser {
+		subject = p.ID
+	}
+	return c.conns[connectionKey(parts[1], subject, parts[0], parts[2])], parts[3], true
 }
 
 // connectionsOf returns the keys of an integration's connections.
@@ -274,18 +282,10 @@ func (c *catalog) load(st store.Store, kindOf func(integration string) string, b
 // heldTool reports why the tool at path, which p cannot see, is held back,
 // or "" when it is not a held tool.
 func (c *catalog) heldTool(p Principal, path string) string {
-	parts := strings.SplitN(path, ".", 4)
-	if len(parts) != 4 || (parts[1] != OwnerOrg && parts[1] != OwnerUser) {
-		return ""
-	}
-	subject := ""
-	if parts[1] == OwnerUser {
-		subject = p.ID
-	}
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	if ct, ok := c.conns[connectionKey(parts[1], subject, parts[0], parts[2])]; ok {
-		return ct.held[parts[3]]
+	if ct, name, _ := c.connAtLocked(p, path); ct != nil {
+		return ct.held[name]
 	}
 	return ""
 }

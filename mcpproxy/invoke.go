@@ -199,7 +199,7 @@ func notFound(g *Gateway, p Principal, path string) *integration.Result {
 		}
 		return &integration.Result{Error: &integration.ToolError{
 			Code:    "tool_held",
-			Message: fmt.Sprintf("Tool held: the MCP server %s after a person last approved the connection's tools, so it is kept from agents until someone reviews it (console: the connection's Refresh tools; API: POST /api/connections/…/refresh).", what),
+			Message: fmt.Sprintf("Tool held: the MCP server %s after a person last approved the connection's tools, so it is kept from agents until someone reviews it (console: the connection's Refresh button; API: POST /api/connections/…/refresh).", what),
 			Details: map[string]any{"path": path, "reason": reason},
 		}}
 	}
