@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -252,6 +253,19 @@ func TestConsoleAndAPIResponsesAreHardened(t *testing.T) {
 		if strings.Contains(res.body, "root:") || (res.status != 404 && !strings.Contains(res.body, `<script type="module" src="/assets/app.js">`)) {
 			t.Errorf("%s: %d %.80q", path, res.status, res.body)
 		}
+	}
+
+	// security.md B10: a method override header changes nothing.
+	res := do(t, "POST", base+"/api/policies", map[string]string{"Content-Type": "application/json"}, `{"owner":"org","pattern":"override.*","action":"block"}`)
+	var rule struct{ ID string }
+	if err := json.Unmarshal([]byte(res.body), &rule); err != nil || res.status != 200 || rule.ID == "" {
+		t.Fatalf("creating a policy: %d %s", res.status, res.body)
+	}
+	for _, m := range []string{"GET", "POST"} {
+		do(t, m, base+"/api/policies/"+rule.ID, map[string]string{"X-HTTP-Method-Override": "DELETE", "X-HTTP-Method": "DELETE", "X-Method-Override": "DELETE"}, "")
+	}
+	if res := do(t, "GET", base+"/api/policies", nil, ""); !strings.Contains(res.body, rule.ID) {
+		t.Fatalf("a method override header deleted the policy: %s", res.body)
 	}
 
 	// No state changes through GET, nothing but GET and HEAD on the console.

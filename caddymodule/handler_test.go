@@ -252,7 +252,8 @@ http://127.0.0.1:%d {
 	}
 }`, filepath.Join(dir, "executor.db"), testKey, port, productionLogBlock(t, logFile), f.team, consoleAUD, f.certsURL()))
 	tok := f.sign(f.claims(consoleAUD, nil), nil)
-	res := do(t, "GET", fmt.Sprintf("http://127.0.0.1:%d/api/account/me", port), map[string]string{"Cf-Access-Jwt-Assertion": tok, "X-Probe": "logged"}, "")
+	res := do(t, "GET", fmt.Sprintf("http://127.0.0.1:%d/api/account/me", port), map[string]string{"Cf-Access-Jwt-Assertion": tok, "X-Probe": "logged",
+		"Authorization": "Bearer SENTINEL-bearer-51f0", "Cookie": "CF_Authorization=SENTINEL-cookie-51f0", "Mcp-Session-Id": "SENTINEL-session-51f0"}, "")
 	if res.status != 200 {
 		t.Fatalf("status %d: %s", res.status, res.body)
 	}
@@ -267,6 +268,10 @@ http://127.0.0.1:%d {
 	signature := tok[strings.LastIndex(tok, ".")+1:]
 	if strings.Contains(string(logged), signature) || strings.Contains(string(logged), "Cf-Access-Jwt-Assertion") {
 		t.Fatalf("the access log holds the token: %s", logged)
+	}
+	// security.md I1: nor any other credential a client sends.
+	if strings.Contains(string(logged), "SENTINEL") {
+		t.Fatalf("the access log holds a credential header: %s", logged)
 	}
 }
 
