@@ -64,3 +64,56 @@ func TestAScriptCannotReachAnotherRunsState(t *testing.T) {
 	wantValue(t, res, `"undefined"`)
 	wantValue(t, <-done, "1")
 }
+
+// security.md H9: a getter that calls a tool while the arguments of another
+// call are serialised runs in the guest, in order; the host never calls back
+// into guest code during a host call.
+func TestAGetterThatCallsAToolWhileArgumentsAreSerialised(t *testing.T) {
+	res := engine(t).Run(context.Background(), Request{Code: `
+let inner;
+const outer = tools.a.outer({ get x() { inner = tools.a.inner({ n: 1 }); return 2 } });
+return [(await outer).path, (await inner).path]`, Bridge: echoBridge(0)})
+	wantValue(t, res, `["a.outer","a.inner"]`)
+	var paths []string
+	for _, ev := range res.Trace {
+		if ev.Kind == EventCall {
+			paths = append(paths, ev.Path)
+		}
+	}
+	if strings.Join(paths, ",") != "a.inner,a.outer" {
+		t.Fatalf("calls started in the order %v; the getter's call starts first", paths)
+	}
+}
+
+// security.md H15, H20: bytecode is never accepted (code is source text),
+// and the known typed-array hazards end inside the sandbox with a value or a
+// clean error.
+func TestBytecodeAndTypedArrayHazardsStayInside(t *testing.T) {
+	cases := []struct{ name, code string }{
+		{"bytecode bytes as code", "\x02\x05\x00\x00\x00\x10\x00\xfe\xff\x01"},
+		{"resizing a buffer during sort", `const b = new ArrayBuffer(64, { maxByteLength: 128 }); const a = new Uint8Array(b);
+a.fill(7); a.sort((x, y) => { b.resize(0); return x - y }); return a.length`},
+		{"detaching a buffer during sort", `const a = new Float64Array(32).map((_, i) => 32 - i);
+a.sort((x, y) => { try { structuredClone(a.buffer, { transfer: [a.buffer] }) } catch (e) {} return x - y }); return a.length`},
+		{"a typed array from a species constructor that shrinks", `class Evil extends Uint8Array { static get [Symbol.species]() { return function () { return new Uint8Array(1) } } }
+try { return new Evil(16).map(x => x + 1).length } catch (e) { return e.name }`},
+		{"with over a typed array", `const a = new Int32Array(4); try { return eval("with (a) { length }") } catch (e) { return e.name }`},
+		{"copyWithin on a shrunk view", `const b = new ArrayBuffer(16, { maxByteLength: 32 }); const a = new Uint32Array(b);
+b.resize(4); try { a.copyWithin(0, 2); return a.length } catch (e) { return e.name }`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			res := runCode(t, c.code)
+			if c.name == "bytecode bytes as code" && res.ErrorKind != KindSyntax {
+				t.Fatalf("bytecode was not refused as source: %s %s", res.Status, res.Error)
+			}
+			if res.Status == StatusCompleted {
+				return
+			}
+			if res.ErrorKind == KindInternal || strings.Contains(res.Error, "crashed") {
+				t.Fatalf("%s: %s (%s)", c.name, res.Error, res.ErrorKind)
+			}
+		})
+	}
+	wantValue(t, runCode(t, "return 1+1"), "2") // the engine is healthy afterwards
+}
