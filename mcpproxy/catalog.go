@@ -41,7 +41,7 @@ type connTools struct {
 	kind   string
 	tools  []*toolEntry
 	byName map[string]*toolEntry
-	held   map[string]string // tools held back until a person approves them: name → reason
+	held   map[string]heldTool // tools held back until a person approves them, by name
 }
 
 // catalog is the in-memory index of every tool: rebuilt for a connection when
@@ -71,7 +71,7 @@ func newCatalog(system []*systemTool) *catalog {
 
 // set replaces a connection's tools; held are tools it has but keeps out of
 // sight (see storedTools).
-func (c *catalog) set(conn Connection, kind string, cat *integration.Catalog, held map[string]string) {
+func (c *catalog) set(conn Connection, kind string, cat *integration.Catalog, held map[string]heldTool) {
 	ct := &connTools{conn: conn, kind: kind, byName: map[string]*toolEntry{}, held: held}
 	if cat != nil {
 		for i := range cat.Tools {
@@ -285,13 +285,13 @@ func (c *catalog) heldTool(p Principal, path string) string {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	if ct, name, _ := c.connAtLocked(p, path); ct != nil {
-		return ct.held[name]
+		return ct.held[name].Reason
 	}
 	return ""
 }
 
-// heldTools returns the held tools of a connection: name → reason.
-func (c *catalog) heldTools(key string) map[string]string {
+// heldTools returns the held tools of a connection, by name.
+func (c *catalog) heldTools(key string) map[string]heldTool {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	if ct, ok := c.conns[key]; ok {

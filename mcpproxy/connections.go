@@ -390,14 +390,20 @@ func redact(s string, secrets []string) string {
 // taken whenever a person produced the tools (adding the connection,
 // refreshing it, a configuration that changed it). When the upstream later
 // changes a tool's definition or adds one, the automatic refresh holds it
-// back (Held: name → "changed" or "new") until a person refreshes the
-// connection: the agent never reads a definition nobody looked at
-// (security.md E6, a "rug pull").
+// back (Held, by name) until a person refreshes the connection: the agent
+// never reads a definition nobody looked at (security.md E6, a "rug pull").
 type storedTools struct {
 	Base bool `json:"base,omitempty"`
 	integration.Catalog
-	Approved map[string]string `json:"approved,omitempty"`
-	Held     map[string]string `json:"held,omitempty"`
+	Approved map[string]string   `json:"approved,omitempty"`
+	Held     map[string]heldTool `json:"held,omitempty"`
+}
+
+// heldTool is a tool held back from agents, kept for a person to review.
+type heldTool struct {
+	Reason string            `json:"reason"`           // "changed" or "new"
+	Tool   integration.Tool  `json:"tool"`             // as the upstream defines it now
+	Before *integration.Tool `json:"before,omitempty"` // the approved definition it would replace
 }
 
 // putConnection stores a connection and the tools a person has just
@@ -434,21 +440,35 @@ func toolHashes(tools []integration.Tool) map[string]string {
 }
 
 // holdUnapproved splits what an automatic refresh produced into the tools a
-// person approved (unchanged since) and those held back, by reason.
-func holdUnapproved(cat *integration.Catalog, approved map[string]string) (*integration.Catalog, map[string]string) {
+// person approved (unchanged since) and those held back. prev is what was
+// stored before, for the approved definitions a held one would replace.
+func holdUnapproved(cat *integration.Catalog, approved map[string]string, prev *storedTools) (*integration.Catalog, map[string]heldTool) {
+	before := map[string]*integration.Tool{}
+	for i := range prev.Tools {
+		before[prev.Tools[i].Name] = &prev.Tools[i]
+	}
+	for name, h := range prev.Held {
+		if h.Before != nil {
+			before[name] = h.Before
+		}
+	}
 	kept := &integration.Catalog{Definitions: cat.Definitions}
-	var held map[string]string
+	var held map[string]heldTool
 	for i := range cat.Tools {
 		t := &cat.Tools[i]
-		switch h, ok := approved[t.Name]; {
-		case ok && h == toolHash(t):
+		h, ok := approved[t.Name]
+		if ok && h == toolHash(t) {
 			kept.Tools = append(kept.Tools, *t)
-		default:
-			if held == nil {
-				held = map[string]string{}
-			}
-			held[t.Name] = map[bool]string{true: "changed", false: "new"}[ok]
+			continue
 		}
+		if held == nil {
+			held = map[string]heldTool{}
+		}
+		ht := heldTool{Reason: "new", Tool: *t}
+		if ok {
+			ht.Reason, ht.Before = "changed", before[t.Name]
+		}
+		held[t.Name] = ht
 	}
 	return kept, held
 }
@@ -524,7 +544,7 @@ func (g *Gateway) refreshConnection(ctx context.Context, key string, reviewed bo
 	}
 	conn.ToolsSyncedAt = time.Now().UTC()
 	base := g.base(in.Slug)
-	var held map[string]string
+	var held map[string]heldTool
 	err = g.store.Update(func(tx store.Tx) error {
 		if tx.Get(store.Connections, key) == nil {
 			return &userError{http.StatusNotFound, "connection was removed"}
@@ -540,7 +560,7 @@ func (g *Gateway) refreshConnection(ctx context.Context, key string, reviewed bo
 		if approved == nil && !prev.Base { // stored before approvals were kept
 			approved = toolHashes(prev.Tools)
 		}
-		cat, held = holdUnapproved(cat, approved)
+		cat, held = holdUnapproved(cat, approved, &prev)
 		if err := tx.PutJSON(store.Connections, key, &conn); err != nil {
 			return err
 		}

@@ -476,10 +476,26 @@ func TestToolsChangedUpstreamAreHeldUntilAPersonReviewsThem(t *testing.T) {
 			t.Fatalf("describe of the held %s: %s", name, r)
 		}
 	}
-	var view map[string]any
+	// People see what is held, old and new, to review it.
+	var view struct {
+		HeldTools map[string]struct {
+			Reason string            `json:"reason"`
+			Tool   integration.Tool  `json:"tool"`
+			Before *integration.Tool `json:"before"`
+		} `json:"heldTools"`
+	}
 	tg.api(t, "alice", "GET", "/api/connections/org/up/main", nil, &view)
-	if fmt.Sprint(view["heldTools"]) != "map[echo:changed exfil:new]" {
-		t.Fatalf("the API shows held tools %v", view["heldTools"])
+	echo, exfil := view.HeldTools["echo"], view.HeldTools["exfil"]
+	if len(view.HeldTools) != 2 || echo.Reason != "changed" || echo.Tool.Description != poison || echo.Before == nil || echo.Before.Description != "Echoes its input." ||
+		exfil.Reason != "new" || exfil.Before != nil || exfil.Tool.Description != poison {
+		t.Fatalf("the API shows held tools %+v", view.HeldTools)
+	}
+	// A second automatic refresh keeps what echo was approved as.
+	if _, err := tg.refreshConnection(context.Background(), key, false); err != nil {
+		t.Fatal(err)
+	}
+	if h := tg.catalog.heldTools(key)["echo"]; h.Before == nil || h.Before.Description != "Echoes its input." {
+		t.Fatalf("after a second refresh echo's approved definition is %+v", h.Before)
 	}
 
 	// Held across a restart of the gateway.

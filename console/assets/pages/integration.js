@@ -173,14 +173,21 @@ function connections(ctx, integ, changed) {
   }
 
   // Tools the upstream changed or added since a person last approved the
-  // connection's tools: agents cannot see or call them until a refresh.
+  // connection's tools: agents cannot see or call them until a refresh. The
+  // person sees the new text, and what it would replace, to review it.
   function heldNotice(c) {
-    const held = Object.entries(c.heldTools || {});
+    const held = Object.entries(c.heldTools || {}).sort(([a], [b]) => a.localeCompare(b));
     if (!held.length) return null;
-    const names = held.map(([name, why]) => `${name} (${why === 'new' ? 'new' : 'changed'})`).join(', ');
-    return el('p', { class: 'held', role: 'status' },
-      `${held.length} ${held.length === 1 ? 'tool is' : 'tools are'} held from agents: the server changed or added ${held.length === 1 ? 'it' : 'them'} after the tools were approved — ${names}. `,
-      'Check the server, then Refresh to approve the tools as they are now.');
+    const items = held.map(([name, h]) => el('li', {},
+      el('span', { class: 'mono' }, `${name} (${h.reason === 'new' ? 'new' : 'changed'})`),
+      el('span', { class: 'held-now' }, `Now: ${h.tool && h.tool.description ? h.tool.description : '(no description)'}`),
+      h.before ? el('span', { class: 'held-before' }, `Approved: ${h.before.description || '(no description)'}`) : null,
+      h.before && JSON.stringify(h.before.inputSchema || null) !== JSON.stringify(h.tool.inputSchema || null)
+        ? el('span', { class: 'held-before' }, 'Its input schema changed as well.') : null));
+    return el('div', { class: 'held', role: 'status' },
+      el('p', {}, `${held.length} ${held.length === 1 ? 'tool is' : 'tools are'} held from agents: the server changed or added ${held.length === 1 ? 'it' : 'them'} after the tools were approved. `,
+        'Review them below, then Refresh to approve the tools as they are now.'),
+      el('ul', {}, items));
   }
 
   function openForm(focus) {
