@@ -200,6 +200,7 @@ func (g *Gateway) httpClient() *http.Client {
 // saveConnectionTools persists a connection and the tools it produced, and
 // puts them in the catalog.
 func (g *Gateway) saveConnectionTools(conn Connection, kind string, cat *integration.Catalog) error {
+	conn.ToolsSyncedAt = time.Now().UTC()
 	err := g.store.Update(func(tx store.Tx) error { return putConnection(tx, &conn, cat, nil) })
 	if err != nil {
 		return fmt.Errorf("saving connection %s: %w", conn.Address(), err)
@@ -542,6 +543,10 @@ func (g *Gateway) refreshConnection(ctx context.Context, key string, reviewed bo
 	if err != nil {
 		return 0, err
 	}
+	// A connection whose tools were never listed (one declared in the
+	// configuration while its server was down) gets them approved as the
+	// configuration's author would have on the first listing.
+	neverListed := conn.ToolsSyncedAt.IsZero()
 	conn.ToolsSyncedAt = time.Now().UTC()
 	base := g.base(in.Slug)
 	var held map[string]heldTool
@@ -549,7 +554,7 @@ func (g *Gateway) refreshConnection(ctx context.Context, key string, reviewed bo
 		if tx.Get(store.Connections, key) == nil {
 			return &userError{http.StatusNotFound, "connection was removed"}
 		}
-		if reviewed || (base != nil && cat == base) {
+		if reviewed || neverListed || (base != nil && cat == base) {
 			return putConnection(tx, &conn, cat, base)
 		}
 		var prev storedTools

@@ -522,3 +522,26 @@ func TestToolsChangedUpstreamAreHeldUntilAPersonReviewsThem(t *testing.T) {
 		t.Fatalf("an automatic refresh after the review held %v (%v)", tg.catalog.heldTools(key), err)
 	}
 }
+
+// A connection declared while its server was down has never been listed:
+// the first listing, made in the background, approves its tools.
+func TestTheFirstListingOfANeverListedConnectionHoldsNothing(t *testing.T) {
+	tg := newTestGateway(t, Config{})
+	tg.connect(t, "late", OwnerOrg, "", "main", tool("echo", "Echoes its input.", `"text":{"type":"string"}`))
+	key := connectionKey(OwnerOrg, "", "late", "main")
+	// As the declared path stores it when the listing fails: no tools, never synced.
+	if err := tg.store.Update(func(tx store.Tx) error {
+		var conn Connection
+		_, _ = tx.GetJSON(store.Connections, key, &conn)
+		conn.ToolsSyncedAt = time.Time{}
+		return putConnection(tx, &conn, &integration.Catalog{}, nil)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tg.refreshConnection(context.Background(), key, false); err != nil {
+		t.Fatal(err)
+	}
+	if held := tg.catalog.heldTools(key); len(held) != 0 || tg.toolCount(key) != 1 {
+		t.Fatalf("held %v, %d tools", held, tg.toolCount(key))
+	}
+}
