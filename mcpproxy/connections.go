@@ -419,16 +419,22 @@ func putConnection(tx store.Tx, conn *Connection, cat, base *integration.Catalog
 	return tx.PutJSON(store.Tools, conn.key(), storedTools{Catalog: *cat, Approved: toolHashes(cat.Tools)})
 }
 
-// toolHash identifies what an agent reads of a tool: its name, description,
-// schemas and annotations.
+// toolHash identifies what an upstream says of a tool: its name and
+// description, its schemas, what it is called upstream and its annotations
+// (Meta), and whether it needs approval by default. The fields are listed
+// here, not taken from integration.Tool whole, so that a field added to
+// that type later does not hold every tool on the first refresh after an
+// upgrade.
 func toolHash(t *integration.Tool) string {
-	b, _ := json.Marshal(t)
-	var c bytes.Buffer
-	if json.Compact(&c, b) != nil {
-		c.Reset()
-		c.Write(b)
+	compact := func(raw json.RawMessage) string {
+		var c bytes.Buffer
+		if json.Compact(&c, raw) != nil {
+			return string(raw)
+		}
+		return c.String()
 	}
-	sum := sha256.Sum256(c.Bytes())
+	b, _ := json.Marshal([]any{"v1", t.Name, t.Description, compact(t.InputSchema), compact(t.OutputSchema), compact(t.Meta), t.RequiresApproval})
+	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
 }
 
