@@ -142,9 +142,19 @@ var testClient = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transp
 
 func do(t *testing.T, method, url string, headers map[string]string, body string) response {
 	t.Helper()
+	res, err := tryDo(method, url, headers, body, method == http.MethodGet)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	return res
+}
+
+// tryDo is do without the test: retry says the request is safe to make
+// again after a connection lost in Caddy's listener handover.
+func tryDo(method, url string, headers map[string]string, body string, retry bool) (response, error) {
 	req, err := http.NewRequest(method, url, strings.NewReader(body))
 	if err != nil {
-		t.Fatal(err)
+		return response{}, err
 	}
 	for k, v := range headers {
 		if k == "Host" {
@@ -160,14 +170,22 @@ func do(t *testing.T, method, url string, headers map[string]string, body string
 	handover := func(err error) bool {
 		return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
 	}
-	for try := 0; err != nil && method == http.MethodGet && handover(err) && try < 3; try++ {
+	for try := 0; err != nil && retry && handover(err) && try < 3; try++ {
 		time.Sleep(20 * time.Millisecond)
+		req, _ = http.NewRequest(method, url, strings.NewReader(body))
+		for k, v := range headers {
+			if k == "Host" {
+				req.Host = v
+				continue
+			}
+			req.Header.Set(k, v)
+		}
 		res, err = testClient.Do(req)
 	}
 	if err != nil {
-		t.Fatalf("%s %s: %v", method, url, err)
+		return response{}, err
 	}
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
-	return response{status: res.StatusCode, header: res.Header, body: string(b)}
+	return response{status: res.StatusCode, header: res.Header, body: string(b)}, nil
 }
