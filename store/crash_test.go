@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -82,15 +83,7 @@ func TestCrashWriter(t *testing.T) {
 }
 
 func TestAKilledWriterLosesNoAcknowledgedUpdate(t *testing.T) {
-	if os.Getenv(crashWriterEnv) != "" {
-		t.Skip("running as the writer")
-	}
-	if testing.Short() {
-		t.Skip("spawns processes")
-	}
-	seed := time.Now().UnixNano()
-	t.Logf("seed %d", seed)
-	rng := rand.New(rand.NewPCG(uint64(seed), 0))
+	rng := killerTest(t, crashWriterEnv, 0)
 	path := filepath.Join(t.TempDir(), "executor.db")
 
 	// At least 20 kills; more while time allows (the whole test stays under
@@ -101,17 +94,7 @@ func TestAKilledWriterLosesNoAcknowledgedUpdate(t *testing.T) {
 	midLoopKills := 0 // kills that landed after the writer's first commit
 	round := 0
 	for ; round < maxRounds && (round < minRounds || time.Now().Before(budget)); round++ {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestCrashWriter$", "-test.count=1")
-		cmd.Env = append(os.Environ(), crashWriterEnv+"="+path, crashRoundEnv+"="+strconv.Itoa(round))
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		stdout, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
+		cmd, stdout, stderr := startHelper(t, "TestCrashWriter", crashWriterEnv+"="+path, crashRoundEnv+"="+strconv.Itoa(round))
 		lines := make(chan string, 1<<16)
 		go func() {
 			defer close(lines)
@@ -149,7 +132,7 @@ func TestAKilledWriterLosesNoAcknowledgedUpdate(t *testing.T) {
 		for line := range lines {
 			n += record(acked, line)
 		}
-		err = cmd.Wait()
+		err := cmd.Wait()
 		var exit *exec.ExitError
 		if !errors.As(err, &exit) || exit.ExitCode() != -1 {
 			t.Fatalf("round %d: the writer was not killed but exited: %v; stderr: %s", round, err, stderr.String())
@@ -163,6 +146,40 @@ func TestAKilledWriterLosesNoAcknowledgedUpdate(t *testing.T) {
 	if midLoopKills < minRounds/2 {
 		t.Errorf("only %d kills landed while the writer was committing", midLoopKills)
 	}
+}
+
+// killerTest skips a test that kills helper processes when it runs as the
+// helper itself (env is set) or under -short, and returns its random source,
+// logging the seed.
+func killerTest(t *testing.T, env string, stream uint64) *rand.Rand {
+	t.Helper()
+	if os.Getenv(env) != "" {
+		t.Skip("running as the helper process")
+	}
+	if testing.Short() {
+		t.Skip("spawns processes")
+	}
+	seed := time.Now().UnixNano()
+	t.Logf("seed %d", seed)
+	return rand.New(rand.NewPCG(uint64(seed), stream))
+}
+
+// startHelper runs the test binary again for the helper test named test,
+// with env added, and returns it started with its stdout to read.
+func startHelper(t *testing.T, test string, env ...string) (*exec.Cmd, io.Reader, *bytes.Buffer) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^"+test+"$", "-test.count=1")
+	cmd.Env = append(os.Environ(), env...)
+	stderr := new(bytes.Buffer)
+	cmd.Stderr = stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd, stdout, stderr
 }
 
 // record notes an acknowledgement line and reports whether it was one.

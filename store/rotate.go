@@ -77,28 +77,22 @@ func RotateKey(path, oldKey, newKey string, opts RotateOptions) (RotateReport, e
 	if err := db.checkConsistency(); err != nil {
 		return rep, err
 	}
-	var salt, check, next []byte
-	err = db.bolt.View(func(tx *bolt.Tx) error {
-		meta := tx.Bucket([]byte(bucketMeta))
-		if meta == nil {
-			return errorf(ErrCorrupt, "%s is not an executor database (it has no %q bucket); it was left untouched", path, bucketMeta)
-		}
-		salt = clone(meta.Get([]byte(metaSalt)))
-		check = clone(meta.Get([]byte(metaKeyCheck)))
-		next = clone(meta.Get([]byte(metaNextKeyCheck)))
-		return nil
-	})
+	m, err := db.readMeta()
 	if err != nil {
 		return rep, err
 	}
-	if len(salt) != saltLen || check == nil {
-		return rep, errorf(ErrCorrupt, "the database %s is missing its install salt or key check; it was left untouched: restore it from a backup", path)
+	if m.fresh {
+		return rep, errorf(ErrCorrupt, "%s is not an executor database (it has no %q bucket); it was left untouched", path, bucketMeta)
 	}
-	oldS, err := newSealer(oldKey, salt)
+	if err := m.usable(path); err != nil {
+		return rep, err
+	}
+	check, next := m.check, m.next
+	oldS, err := newSealer(oldKey, m.salt)
 	if err != nil {
 		return rep, err
 	}
-	newS, err := newSealer(newKey, salt)
+	newS, err := newSealer(newKey, m.salt)
 	if err != nil {
 		return rep, err
 	}
@@ -228,13 +222,6 @@ func RotateKey(path, oldKey, newKey string, opts RotateOptions) (RotateReport, e
 		return rep, fmt.Errorf("finishing the rotation of %s (run rotate-key again to retry): %w", path, err)
 	}
 	return rep, nil
-}
-
-// opensKeyCheck reports whether s is the key the check value stored under
-// record (metaKeyCheck or metaNextKeyCheck) was sealed with.
-func opensKeyCheck(s *sealer, record string, check []byte) bool {
-	pt, err := s.open(bucketMeta, record, "v1", check)
-	return err == nil && string(pt) == keyCheckPlaintext
 }
 
 // keyIDOf returns the key id in a sealed value's header, or nil.

@@ -2,12 +2,9 @@ package store
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -260,30 +257,12 @@ func TestRotateWorker(t *testing.T) {
 }
 
 func TestAKilledRotationResumes(t *testing.T) {
-	if os.Getenv(rotateWorkerEnv) != "" {
-		t.Skip("running as the worker")
-	}
-	if testing.Short() {
-		t.Skip("spawns processes")
-	}
-	seed := time.Now().UnixNano()
-	t.Logf("seed %d", seed)
-	rng := rand.New(rand.NewPCG(uint64(seed), 1))
+	rng := killerTest(t, rotateWorkerEnv, 1)
 	const total = 300
 	path, want := rotationFixture(t, total)
 	kills := 0
 	for round := 0; round < 8; round++ {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestRotateWorker$", "-test.count=1")
-		cmd.Env = append(os.Environ(), rotateWorkerEnv+"="+path)
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		stdout, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
+		cmd, stdout, stderr := startHelper(t, "TestRotateWorker", rotateWorkerEnv+"="+path)
 		// Kill after a random number of committed batches of this round.
 		target := 1 + rng.IntN(30)
 		sc := bufio.NewScanner(stdout)

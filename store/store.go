@@ -336,44 +336,18 @@ func (db *DB) init(secretKey string) error {
 	if err := db.checkConsistency(); err != nil {
 		return err
 	}
-	var (
-		fresh    bool
-		salt     []byte
-		check    []byte
-		rotating bool
-		version  int
-	)
-	err := db.bolt.View(func(tx *bolt.Tx) error {
-		meta := tx.Bucket([]byte(bucketMeta))
-		if meta == nil {
-			if k, _ := tx.Cursor().First(); k != nil {
-				return errorf(ErrCorrupt, "%s is a bbolt database of another program (it has a %q bucket and no %q bucket); it was left untouched: point storage at another file", db.path, k, bucketMeta)
-			}
-			fresh = true
-			return nil
-		}
-		raw := meta.Get([]byte(metaSchema))
-		v, err := strconv.Atoi(string(raw))
-		if err != nil || v < 1 {
-			return errorf(ErrCorrupt, "the database %s has an unreadable schema version %q; it was left untouched: restore it from a backup", db.path, raw)
-		}
-		version = v
-		salt = clone(meta.Get([]byte(metaSalt)))
-		check = clone(meta.Get([]byte(metaKeyCheck)))
-		rotating = meta.Get([]byte(metaNextKeyCheck)) != nil
-		return nil
-	})
+	m, err := db.readMeta()
 	if err != nil {
 		return err
 	}
-	if rotating {
+	if m.next != nil {
 		// Some secrets are sealed under the old key and some under the new:
 		// neither key alone can serve the database.
 		return errorf(ErrRotationUnfinished, "a rotation of the secret key of %s was interrupted; nothing was changed: run `executor rotate-key` again with the same old and new keys to finish it, then start with the new key", db.path)
 	}
 
-	if fresh {
-		salt = randomBytes(saltLen)
+	if m.fresh {
+		salt := randomBytes(saltLen)
 		s, err := newSealer(secretKey, salt)
 		if err != nil {
 			return err
@@ -397,18 +371,14 @@ func (db *DB) init(secretKey string) error {
 		})
 	}
 
-	if version > schemaVersion {
-		return fmt.Errorf("the database %s was written by a newer executor (schema version %d; this build knows up to %d); nothing was changed: upgrade executor", db.path, version, schemaVersion)
+	if err := m.usable(db.path); err != nil {
+		return err
 	}
-	if len(salt) != saltLen || check == nil {
-		return errorf(ErrCorrupt, "the database %s is missing its install salt or key check; it was left untouched: restore it from a backup", db.path)
-	}
-	s, err := newSealer(secretKey, salt)
+	s, err := newSealer(secretKey, m.salt)
 	if err != nil {
 		return err
 	}
-	pt, err := s.open(bucketMeta, metaKeyCheck, "v1", check)
-	if err != nil || string(pt) != keyCheckPlaintext {
+	if !opensKeyCheck(s, metaKeyCheck, m.check) {
 		return errorf(ErrWrongKey, "the secret_key does not match the key of the database %s (the one it was created with, or last rotated to); nothing was changed: start with that key, or move the file aside to start with an empty database", db.path)
 	}
 	db.sealer = s
@@ -425,6 +395,59 @@ func (db *DB) init(secretKey string) error {
 		return nil
 	}
 	return db.bolt.Update(func(tx *bolt.Tx) error { return createBuckets(tx, db.path) })
+}
+
+// opensKeyCheck reports whether s is the key the check value stored under
+// record (metaKeyCheck or metaNextKeyCheck) was sealed with.
+func opensKeyCheck(s *sealer, record string, check []byte) bool {
+	pt, err := s.open(bucketMeta, record, "v1", check)
+	return err == nil && string(pt) == keyCheckPlaintext
+}
+
+// metaRecord is what the meta bucket says of the database.
+type metaRecord struct {
+	fresh       bool // no meta bucket and nothing else: a new file
+	version     int
+	salt, check []byte
+	next        []byte // the new key's check while a rotation is unfinished
+}
+
+// readMeta reads the meta bucket. It refuses a bbolt file of another
+// program and an unreadable schema version.
+func (db *DB) readMeta() (m metaRecord, err error) {
+	err = db.bolt.View(func(tx *bolt.Tx) error {
+		meta := tx.Bucket([]byte(bucketMeta))
+		if meta == nil {
+			if k, _ := tx.Cursor().First(); k != nil {
+				return errorf(ErrCorrupt, "%s is a bbolt database of another program (it has a %q bucket and no %q bucket); it was left untouched: point storage at another file", db.path, k, bucketMeta)
+			}
+			m.fresh = true
+			return nil
+		}
+		raw := meta.Get([]byte(metaSchema))
+		v, err := strconv.Atoi(string(raw))
+		if err != nil || v < 1 {
+			return errorf(ErrCorrupt, "the database %s has an unreadable schema version %q; it was left untouched: restore it from a backup", db.path, raw)
+		}
+		m.version = v
+		m.salt = clone(meta.Get([]byte(metaSalt)))
+		m.check = clone(meta.Get([]byte(metaKeyCheck)))
+		m.next = clone(meta.Get([]byte(metaNextKeyCheck)))
+		return nil
+	})
+	return m, err
+}
+
+// usable refuses an existing database this build cannot serve: written by a
+// newer schema, or missing its install salt or key check.
+func (m metaRecord) usable(path string) error {
+	if m.version > schemaVersion {
+		return fmt.Errorf("the database %s was written by a newer executor (schema version %d; this build knows up to %d); nothing was changed: upgrade executor", path, m.version, schemaVersion)
+	}
+	if len(m.salt) != saltLen || m.check == nil {
+		return errorf(ErrCorrupt, "the database %s is missing its install salt or key check; it was left untouched: restore it from a backup", path)
+	}
+	return nil
 }
 
 func createBuckets(tx *bolt.Tx, path string) error {
