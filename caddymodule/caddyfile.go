@@ -1,7 +1,6 @@
 package caddymodule
 
 import (
-	"slices"
 	"strings"
 	"time"
 
@@ -101,10 +100,8 @@ func parseGlobalOption(d *caddyfile.Dispenser, _ any) (any, error) {
 			if len(app.ApprovalModes) == 0 {
 				return nil, d.Errf("approval_modes takes one or more of %s", strings.Join(mcpproxy.AllModes, ", "))
 			}
-			for _, m := range app.ApprovalModes {
-				if !slices.Contains(mcpproxy.AllModes, m) {
-					return nil, d.Errf("approval_modes: %q is not one of %s", m, strings.Join(mcpproxy.AllModes, ", "))
-				}
+			if err := mcpproxy.ValidApprovalModes(app.ApprovalModes); err != nil {
+				return nil, d.Errf("approval_modes: %v", err)
 			}
 		case "integration":
 			in, err := parseIntegration(d)

@@ -59,11 +59,11 @@ func cmdRotateKey(fs caddycmd.Flags) (int, error) {
 	if path == "" {
 		path = filepath.Join(caddy.AppDataDir(), "executor", "executor.db")
 	}
-	oldKey, err := rotationKey(fs.String("old-key-file"), envOldSecretKey, filepath.Join(filepath.Dir(path), "secret.key"))
+	oldKey, err := rotationKey(fs.String("old-key-file"), "--old-key-file", envOldSecretKey, filepath.Join(filepath.Dir(path), "secret.key"))
 	if err != nil {
 		return caddy.ExitCodeFailedStartup, fmt.Errorf("the old key: %w", err)
 	}
-	newKey, err := rotationKey(fs.String("new-key-file"), envNewSecretKey, "")
+	newKey, err := rotationKey(fs.String("new-key-file"), "--new-key-file", envNewSecretKey, "")
 	if err != nil {
 		return caddy.ExitCodeFailedStartup, fmt.Errorf("the new key: %w", err)
 	}
@@ -83,9 +83,10 @@ func cmdRotateKey(fs caddycmd.Flags) (int, error) {
 	return caddy.ExitCodeSuccess, nil
 }
 
-// rotationKey reads a key from file, else from the environment variable env,
-// else from fallback (a key file that may not exist).
-func rotationKey(file, env, fallback string) (string, error) {
+// rotationKey reads a key from file (given with flag), else from the
+// environment variable env, else from fallback (a key file that may not
+// exist).
+func rotationKey(file, flag, env, fallback string) (string, error) {
 	if file != "" {
 		return store.ReadKeyFile(file)
 	}
@@ -98,5 +99,5 @@ func rotationKey(file, env, fallback string) (string, error) {
 			return k, err
 		}
 	}
-	return "", fmt.Errorf("give it in a file (--%s-key-file) or in $%s", strings.ToLower(strings.TrimPrefix(strings.TrimSuffix(env, "_SECRET_KEY"), "EXECUTOR_")), env)
+	return "", fmt.Errorf("give it in a file (%s) or in $%s", flag, env)
 }

@@ -152,7 +152,7 @@ func withDefaults(cfg Config) Config {
 }
 
 func (c Config) validate() error {
-	return errors.Join(c.Organization.Validate(), validApprovalModes(c.ApprovalModes))
+	return errors.Join(c.Organization.Validate(), ValidApprovalModes(c.ApprovalModes))
 }
 
 // Reconfigure applies settings from a reloaded configuration. The store,

@@ -37,8 +37,9 @@ func requestedMode(r *http.Request) string {
 	return ""
 }
 
-// validApprovalModes checks Config.ApprovalModes.
-func validApprovalModes(modes []string) error {
+// ValidApprovalModes checks a list of approval modes (Config.ApprovalModes,
+// the Caddyfile's approval_modes).
+func ValidApprovalModes(modes []string) error {
 	for _, m := range modes {
 		if !slices.Contains(AllModes, m) {
 			return fmt.Errorf("approval mode %q is not one of %s", m, strings.Join(AllModes, ", "))
