@@ -14,7 +14,12 @@ package sandbox
 //	             ≈0.3–0.6 ms).
 //	RunReturn    `return 1+1`, prebuilt runtime ready: p50 0.15–0.17 ms
 //	             wall, 45–80 µs CPU. Built: p50 0.21–0.23 ms, 58–60 µs.
-//	RunToolCall  one tool call: p50 0.51–0.63 ms, 0.23–0.30 ms CPU. Built:
+//	RunToolCall  one tool call: p50 0.28–0.32 ms, 0.10–0.13 ms CPU (the
+//	             thread's CPU now includes the Bridge call, which a lone
+//	             call makes on the run's goroutine; with every call on a
+//	             goroutine of its own it was p50 0.51–0.63 ms, 0.23–0.30 ms
+//	             of the calling thread's CPU, as LockOSThread made each
+//	             hand-off back a wake-up of that thread). Built:
 //	             p50 1.66–1.67 ms (the refill, 1.5 ms of CPU, competed with
 //	             the run and the Bridge goroutine), 0.36–0.43 ms CPU. Of a
 //	             tool call's run, measured in process: the main eval ≈0.14

@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -82,15 +83,17 @@ type Engine struct {
 	ready    chan *vm
 	programs *programCache
 
-	mu      sync.Mutex
-	closed  bool
-	active  map[*run]struct{}
-	runs    sync.WaitGroup // Runs in progress
-	calls   sync.WaitGroup // Bridge goroutines
-	closing chan struct{}
-	workers sync.WaitGroup // refill and retire goroutines
-	retired chan *vm
-	wake    chan struct{} // a run finished, or the queue ran low (see refill)
+	mu       sync.Mutex
+	closed   bool
+	active   map[*run]struct{}
+	runs     sync.WaitGroup     // Runs in progress
+	calls    sync.WaitGroup     // Bridge goroutines
+	closing  <-chan struct{}    // closed by Close
+	closeCtx context.Context    // done when closing is closed
+	stop     context.CancelFunc // closes closing
+	workers  sync.WaitGroup     // refill and retire goroutines
+	retired  chan *vm
+	wake     chan struct{} // a run finished, or the queue ran low (see refill)
 }
 
 // New prepares an Engine: it patches the QuickJS module, compiles it (≈0.8 s;
@@ -141,10 +144,11 @@ func New(opts Options) (*Engine, error) {
 		ready:         make(chan *vm, max(opts.Prebuilt, 1)),
 		programs:      newProgramCache(programCacheSize),
 		active:        map[*run]struct{}{},
-		closing:       make(chan struct{}),
 		retired:       make(chan *vm, 64),
 		wake:          make(chan struct{}, 1),
 	}
+	e.closeCtx, e.stop = context.WithCancel(context.Background())
+	e.closing = e.closeCtx.Done()
 	// The first runtime compiles the prelude, which leaves its heap unlike
 	// that of any later one; the template is the second (see snapshot.go).
 	first, err := e.buildVM()
@@ -187,7 +191,7 @@ func (e *Engine) Close() error {
 		r.vm.interrupt(causeCanceled)
 	}
 	e.mu.Unlock()
-	close(e.closing)
+	e.stop()
 	e.runs.Wait()
 	e.calls.Wait()
 	e.workers.Wait()

@@ -115,6 +115,7 @@ type run struct {
 	halt        chan struct{} // closed on suspension: queued calls must not start
 	queued      []completion  // delivered before anything live
 	delivering  *completion
+	made        []Call // calls the current evaluation made, not yet sent (see start)
 	suspension  *Suspension
 
 	replay     []Event // the positional part of Request.Replay
@@ -168,6 +169,9 @@ func (r *run) execute() {
 		r.evalErr = errors.New(exc)
 		return
 	}
+	// Calls made by a script that settled without waiting for them are
+	// sent all the same, and canceled with the rest when Run returns.
+	defer r.start()
 	for !r.done {
 		c, ok := r.next()
 		if !ok {
@@ -240,6 +244,10 @@ func (r *run) next() (completion, bool) {
 		r.consumed()
 		return completionOf(call, ev), true
 	}
+	if len(r.made) == 1 && r.live == 0 && len(r.queued) == 0 {
+		return r.callHere()
+	}
+	r.start()
 	if len(r.queued) > 0 {
 		c := r.queued[0]
 		r.queued = r.queued[1:]
@@ -341,6 +349,44 @@ func resultEvent(c completion, undelivered bool) Event {
 	return ev
 }
 
+// start sends the calls the last evaluation made to the Bridge, each on
+// its own goroutine (see launch), so that they run in parallel.
+func (r *run) start() {
+	for _, call := range r.made {
+		r.launch(call)
+	}
+	r.made = r.made[:0]
+}
+
+// callHere makes the one call the last evaluation made, with no other call
+// outstanding, on the run's own goroutine: the script can do nothing until
+// its result is delivered, and a hand-off to a goroutine and back cost more
+// than the rest of the sandbox's share of the call (BenchmarkRunToolCall:
+// p50 0.57 ms with it, 0.32 ms without). Calls are therefore made when the
+// evaluation that made them returns, not while it still runs. Like next, it
+// returns false when the run must stop.
+func (r *run) callHere() (completion, bool) {
+	c := completion{call: r.made[0]}
+	r.made = r.made[:0]
+	ctx, cancel := context.WithCancel(r.callCtx)
+	stopRun := context.AfterFunc(r.ctx, cancel)
+	stopEngine := context.AfterFunc(r.e.closeCtx, cancel)
+	r.invoke(ctx, &c)
+	stopRun()
+	stopEngine()
+	cancel()
+	if r.ctx.Err() != nil || r.e.closeCtx.Err() != nil {
+		r.vm.interrupt(causeCanceled)
+		return completion{}, false
+	}
+	if c.suspend != nil {
+		r.suspend(c)
+		return completion{}, false
+	}
+	r.trace = append(r.trace, resultEvent(c, false))
+	return c, true
+}
+
 // launch sends call to the Bridge on its own goroutine. A call that has a
 // free slot when the script makes it counts as started: a suspension that
 // follows waits for it and records its result, however the goroutines are
@@ -375,7 +421,7 @@ func (r *run) launch(call Call) {
 			}
 		}
 		if slot {
-			r.invoke(&c)
+			r.invoke(r.callCtx, &c)
 			<-r.sem
 		}
 		select {
@@ -386,7 +432,7 @@ func (r *run) launch(call Call) {
 }
 
 // invoke calls the Bridge, turning whatever it does into a completion.
-func (r *run) invoke(c *completion) {
+func (r *run) invoke(ctx context.Context, c *completion) {
 	defer func() {
 		if p := recover(); p != nil {
 			r.e.log.Error("sandbox: Bridge.Call panicked", "path", c.call.Path, "panic", p)
@@ -397,7 +443,7 @@ func (r *run) invoke(c *completion) {
 		c.errMsg = "no tools are available to this execution"
 		return
 	}
-	raw, err := r.bridge.Call(r.callCtx, c.call)
+	raw, err := r.bridge.Call(ctx, c.call)
 	if err != nil {
 		var s *Suspend
 		if errors.As(err, &s) {
@@ -442,7 +488,7 @@ func (r *run) startCall(path, args string) (int, error) {
 	}
 	r.seq = call.Seq
 	r.trace = append(r.trace, Event{Kind: EventCall, Seq: call.Seq, Path: path, Args: call.Args})
-	r.launch(call)
+	r.made = append(r.made, call)
 	return call.Seq, nil
 }
 
