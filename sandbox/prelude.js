@@ -9,7 +9,23 @@
 (function () {
   "use strict";
   const g = globalThis;
-  const host = g.__sbx_host;
+  // __sbx_host is the JS wrapper QJS_CreateFunctionProxy made: it copies its
+  // arguments into a rest array and spreads them, with four fixed ones in
+  // front, into the C function behind it, which calls the Go host. Called
+  // directly, the C function costs a quarter as much (a host call ≈2 µs
+  // instead of ≈8.7). Its one call here, with Function.prototype.call
+  // replaced, hands over the C function and the fixed arguments.
+  const host = (function (wrapped) {
+    const FP = Function.prototype, origCall = FP.call;
+    let raw, fixed;
+    FP.call = function (self, ...rest) { raw = this; fixed = rest; };
+    try { wrapped(); } finally { FP.call = origCall; }
+    if (typeof raw !== "function" || fixed === undefined || fixed.length !== 4) {
+      throw new Error("sandbox: __sbx_host is not the wrapper this prelude expects");
+    }
+    const f0 = fixed[0], f1 = fixed[1], f2 = fixed[2];
+    return (op, a, b) => raw(f0, f1, f2, undefined, op, a, b);
+  })(g.__sbx_host);
   for (const k of ["__sbx_host", "QJS_PROXY_VALUE", "gc", "print", "scriptArgs", "navigator", "std", "os", "bjson",
     "setTimeout", "setInterval", "clearTimeout", "clearInterval"]) {
     delete g[k];

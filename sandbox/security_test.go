@@ -26,6 +26,10 @@ func TestTheSandboxHasNoWayOut(t *testing.T) {
 		{"no network objects", "return [typeof XMLHttpRequest, typeof WebSocket, typeof Worker, typeof require, typeof process]", `["undefined","undefined","undefined","undefined","undefined"]`},
 		{"no print or gc", "return [typeof print, typeof gc, typeof scriptArgs]", `["undefined","undefined","undefined"]`},
 		{"the host function is hidden", "return [typeof __sbx_host, typeof QJS_PROXY_VALUE]", `["undefined","undefined"]`},
+		// The prelude borrows Function.prototype.call to reach the C function
+		// behind __sbx_host; scripts get the original back.
+		{"Function.prototype.call is the built-in", "return [Math.max.call(null, 1, 2), String(Function.prototype.call).includes('[native code]')]", `[2,true]`},
+		{"a replaced call changes nothing for the host", "Function.prototype.call = () => 'stolen'; try { await tools.x() } catch (e) { return e.message }", `"no tools are available to this execution"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
