@@ -227,8 +227,8 @@ func inspectMessage(body []byte) (method string, modern bool, problem *rpcProble
 	if !json.Valid(body) {
 		return "", false, &rpcProblem{mcp.PARSE_ERROR, "Parse error: the body is not valid JSON"}
 	}
-	if err := checkDuplicateKeys(body); err != nil {
-		return "", false, &rpcProblem{mcp.INVALID_REQUEST, "Invalid Request: " + err.Error()}
+	if key, dup := duplicateKey(body); dup {
+		return "", false, &rpcProblem{mcp.INVALID_REQUEST, "Invalid Request: duplicate key " + strconv.Quote(key)}
 	}
 	var msg struct {
 		JSONRPC string          `json:"jsonrpc"`
@@ -256,67 +256,6 @@ func inspectMessage(body []byte) (method string, modern bool, problem *rpcProble
 	return method, modern, nil
 }
 
-// checkDuplicateKeys walks body and fails on an object with two keys that are
-// equal ignoring case.
-func checkDuplicateKeys(body []byte) error {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	type frame struct {
-		object bool
-		keys   map[string]bool
-		expect bool // next string token is a key
-	}
-	var stack []*frame
-	for {
-		tok, err := dec.Token()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		var top *frame
-		if len(stack) > 0 {
-			top = stack[len(stack)-1]
-		}
-		switch t := tok.(type) {
-		case json.Delim:
-			switch t {
-			case '{':
-				if top != nil && top.object {
-					top.expect = true
-				}
-				stack = append(stack, &frame{object: true, keys: map[string]bool{}, expect: true})
-				continue
-			case '[':
-				if top != nil && top.object {
-					top.expect = true
-				}
-				stack = append(stack, &frame{})
-				continue
-			case '}', ']':
-				stack = stack[:len(stack)-1]
-				if len(stack) > 0 && stack[len(stack)-1].object {
-					stack[len(stack)-1].expect = true
-				}
-				continue
-			}
-		case string:
-			if top != nil && top.object && top.expect {
-				k := strings.ToLower(t)
-				if top.keys[k] {
-					return errors.New("duplicate key " + strconv.Quote(t))
-				}
-				top.keys[k] = true
-				top.expect = false
-				continue
-			}
-		}
-		if top != nil && top.object {
-			top.expect = true
-		}
-	}
-}
 
 // WriteRPCError writes {"jsonrpc":"2.0","error":{"code":…,"message":…},"id":null},
 // the shape MCP clients expect for transport-level failures.

