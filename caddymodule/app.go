@@ -92,6 +92,16 @@ type App struct {
 	// model so that an agent cannot approve its own calls.
 	ApprovalModes []string `json:"approval_modes,omitempty"`
 
+	// PrincipalRateLimit bounds the tool calls of one principal: every
+	// tools/call an agent sends (HTTP 429 with Retry-After beyond it) and
+	// every tool call its scripts or the console make (a rate_limited tool
+	// error). ConnectionRateLimit bounds the tool calls through one
+	// connection, by everyone together. A zero rate turns a limit off.
+	// Default: off when every executor handler is in local mode, else
+	// DefaultPrincipalRateLimit and DefaultConnectionRateLimit.
+	PrincipalRateLimit  *mcpproxy.RateLimit `json:"principal_rate_limit,omitempty"`
+	ConnectionRateLimit *mcpproxy.RateLimit `json:"connection_rate_limit,omitempty"`
+
 	// Integrations declared here (config as code) are created at start and
 	// kept in line with this list on every reload; run-time integrations are
 	// left alone.
@@ -144,6 +154,13 @@ func (a *App) Provision(ctx caddy.Context) error {
 			return fmt.Errorf("organization: %w", err)
 		}
 	}
+	for name, l := range map[string]*mcpproxy.RateLimit{"principal_rate_limit": a.PrincipalRateLimit, "connection_rate_limit": a.ConnectionRateLimit} {
+		if l != nil {
+			if err := l.Validate(name); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
 }
 
@@ -192,6 +209,8 @@ func (a *App) Start() error {
 		AllowLocalNetwork: local,
 		AllowStdio:        a.allowStdio(),
 		ApprovalModes:     a.ApprovalModes,
+		PrincipalRate:     a.rateLimit(a.PrincipalRateLimit, DefaultPrincipalRateLimit),
+		ConnectionRate:    a.rateLimit(a.ConnectionRateLimit, DefaultConnectionRateLimit),
 		Limits:            sandbox.Limits{Timeout: time.Duration(a.ExecutionTimeout)},
 	}
 	if a.Organization != nil {
@@ -307,6 +326,26 @@ func (a *App) allowLocalNetwork() bool {
 		return *a.AllowLocalNetwork
 	}
 	return a.allLocal()
+}
+
+// The rate limits outside local mode unless configured: far above what an
+// agent at work makes, low enough that a runaway loop or a leaked token
+// cannot flood an upstream through the gateway.
+var (
+	DefaultPrincipalRateLimit  = mcpproxy.RateLimit{Rate: 50, Burst: 200}
+	DefaultConnectionRateLimit = mcpproxy.RateLimit{Rate: 100, Burst: 400}
+)
+
+// rateLimit is the configured limit, else none when every handler is local
+// and def otherwise.
+func (a *App) rateLimit(configured *mcpproxy.RateLimit, def mcpproxy.RateLimit) mcpproxy.RateLimit {
+	switch {
+	case configured != nil:
+		return *configured
+	case a.allLocal():
+		return mcpproxy.RateLimit{}
+	}
+	return def
 }
 
 // allowStdio is the configured value, else on only when every handler is

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+
+	"github.com/mcpexecutor/executor/mcpproxy"
 )
 
 func localSite(storage, key, bind string, port int) string {
@@ -285,6 +287,74 @@ func TestConsoleAndAPIResponsesAreHardened(t *testing.T) {
 		// path (JSON 404); the console says 405.
 		if res := do(t, c.method, base+c.path, nil, ""); res.status != 405 && !(strings.HasPrefix(c.path, "/api/") && res.status == 404) {
 			t.Errorf("%s %s: %d, want 405 (or 404 on the API)", c.method, c.path, res.status)
+		}
+	}
+}
+
+// security.md L6: rate limits from the Caddyfile, off by default in local
+// mode and on by default behind access.
+func TestRateLimitsFromTheCaddyfile(t *testing.T) {
+	storage := filepath.Join(t.TempDir(), "executor.db")
+	site := func(line string, port int) string {
+		return strings.Replace(localSite(storage, "", "127.0.0.1", port), "storage "+storage, "storage "+storage+"\n\t\t"+line, 1)
+	}
+	for _, bad := range []string{
+		"rate_limit", "rate_limit principal", "rate_limit user 5/s 10", "rate_limit principal 5/h 10",
+		"rate_limit principal 5/s", "rate_limit principal 5/s many", "rate_limit principal 0/s 0",
+		"rate_limit connection -5/s 10", "rate_limit connection 5/s 0", "rate_limit connection off 10",
+	} {
+		if err := loadCaddyfile(t, site(bad, freePort(t))); err == nil || !strings.Contains(err.Error(), "rate_limit") {
+			_ = caddy.Stop()
+			t.Fatalf("%q: %v", bad, err)
+		}
+	}
+
+	port := freePort(t)
+	mustRun(t, site("", port))
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	if res := do(t, "GET", base+"/api/config", nil, ""); !strings.Contains(res.body, `"rateLimits":{"connection":{},"principal":{}}`) {
+		t.Fatalf("local default /api/config: %s", res.body)
+	}
+	_ = caddy.Stop()
+
+	port = freePort(t)
+	mustRun(t, site("rate_limit principal 60/m 1\n\t\trate_limit connection 5/s 20", port))
+	base = fmt.Sprintf("http://127.0.0.1:%d", port)
+	if res := do(t, "GET", base+"/api/config", nil, ""); !strings.Contains(res.body, `"rateLimits":{"connection":{"rate":5,"burst":20},"principal":{"rate":1,"burst":1}}`) {
+		t.Fatalf("configured /api/config: %s", res.body)
+	}
+	h := map[string]string{"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
+	res := do(t, "POST", base+"/mcp", h,
+		`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"0"}}}`)
+	h["Mcp-Session-Id"], h["Mcp-Protocol-Version"] = res.header.Get("Mcp-Session-Id"), "2025-06-18"
+	execute := `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"execute","arguments":{"code":"return 1"}}}`
+	if res := do(t, "POST", base+"/mcp", h, execute); res.status != 200 {
+		t.Fatalf("first execute: %d %s", res.status, res.body)
+	}
+	res = do(t, "POST", base+"/mcp", h, execute)
+	if res.status != 429 || res.header.Get("Retry-After") != "1" || !strings.Contains(res.body, "Too Many Requests") {
+		t.Fatalf("second execute: %d Retry-After %q %s", res.status, res.header.Get("Retry-After"), res.body)
+	}
+}
+
+func TestRateLimitDefaults(t *testing.T) {
+	local := &App{reg: &registry{handlers: []*Handler{{LocalAdmin: true}}}}
+	prod := &App{reg: &registry{handlers: []*Handler{{LocalAdmin: true}, {}}}}
+	off, custom := &mcpproxy.RateLimit{}, &mcpproxy.RateLimit{Rate: 2, Burst: 3}
+	tests := []struct {
+		name       string
+		app        *App
+		configured *mcpproxy.RateLimit
+		want       mcpproxy.RateLimit
+	}{
+		{"local mode", local, nil, mcpproxy.RateLimit{}},
+		{"behind access", prod, nil, DefaultPrincipalRateLimit},
+		{"turned off behind access", prod, off, mcpproxy.RateLimit{}},
+		{"configured in local mode", local, custom, *custom},
+	}
+	for _, tt := range tests {
+		if got := tt.app.rateLimit(tt.configured, DefaultPrincipalRateLimit); got != tt.want {
+			t.Errorf("%s: %+v, want %+v", tt.name, got, tt.want)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"strconv"
 	"strings"
 	"time"
 
@@ -36,6 +37,7 @@ func init() {
 //	    execution_memory  <size>       # e.g. 64MiB
 //	    allow_stdio on|off
 //	    approval_modes model|browser|native...   # the first is the default
+//	    rate_limit principal|connection <n>/s|<n>/m <burst> | off
 //	    integration <slug> openapi|mcp|graphql {
 //	        name        <name>
 //	        description <text>
@@ -102,6 +104,16 @@ func parseGlobalOption(d *caddyfile.Dispenser, _ any) (any, error) {
 			}
 			if err := mcpproxy.ValidApprovalModes(app.ApprovalModes); err != nil {
 				return nil, d.Errf("approval_modes: %v", err)
+			}
+		case "rate_limit":
+			scope, l, err := parseRateLimit(d)
+			if err != nil {
+				return nil, err
+			}
+			if scope == "principal" {
+				app.PrincipalRateLimit = l
+			} else {
+				app.ConnectionRateLimit = l
 			}
 		case "integration":
 			in, err := parseIntegration(d)
@@ -370,4 +382,43 @@ func (o sharedOptions) parse(d *caddyfile.Dispenser) (bool, error) {
 		return true, err
 	}
 	return false, nil
+}
+
+// parseRateLimit reads `rate_limit principal|connection <n>/s|<n>/m <burst>`
+// or `rate_limit principal|connection off`.
+func parseRateLimit(d *caddyfile.Dispenser) (string, *mcpproxy.RateLimit, error) {
+	args := d.RemainingArgs()
+	usage := d.Errf("rate_limit takes principal or connection, then a rate such as 50/s or 600/m and a burst, or off: rate_limit principal 50/s 200")
+	if len(args) < 2 || (args[0] != "principal" && args[0] != "connection") {
+		return "", nil, usage
+	}
+	if args[1] == "off" {
+		if len(args) != 2 {
+			return "", nil, usage
+		}
+		return args[0], &mcpproxy.RateLimit{}, nil
+	}
+	if len(args) != 3 {
+		return "", nil, usage
+	}
+	n, unit, ok := strings.Cut(args[1], "/")
+	rate, err := strconv.ParseFloat(n, 64)
+	if !ok || err != nil || (unit != "s" && unit != "m") {
+		return "", nil, d.Errf("rate_limit %s: %q is not a rate such as 50/s or 600/m", args[0], args[1])
+	}
+	if unit == "m" {
+		rate /= 60
+	}
+	burst, err := strconv.Atoi(args[2])
+	if err != nil {
+		return "", nil, d.Errf("rate_limit %s: the burst %q is not a whole number", args[0], args[2])
+	}
+	l := &mcpproxy.RateLimit{Rate: rate, Burst: burst}
+	if err := l.Validate("rate_limit " + args[0]); err != nil {
+		return "", nil, d.Err(err.Error())
+	}
+	if !l.Enabled() {
+		return "", nil, d.Errf("rate_limit %s: a rate of 0 allows nothing; write off to turn the limit off", args[0])
+	}
+	return args[0], l, nil
 }

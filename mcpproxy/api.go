@@ -121,6 +121,7 @@ func (g *Gateway) handleConfig(w http.ResponseWriter, r *http.Request) {
 		"kinds":             kinds,
 		"approvalTimeoutMs": cfg.approvalTimeout().Milliseconds(),
 		"approvalModes":     cfg.approvalModes(),
+		"rateLimits":        map[string]RateLimit{"principal": cfg.PrincipalRate, "connection": cfg.ConnectionRate},
 	})
 }
 

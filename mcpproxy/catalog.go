@@ -35,6 +35,19 @@ type toolEntry struct {
 // Address is the full address, "tools.<path>".
 func (e *toolEntry) Address() string { return "tools." + e.Path }
 
+// connectionKey is the store key of the connection p's call of e goes
+// through, or "" for a tool of the gateway itself.
+func (e *toolEntry) connectionKey(p Principal) string {
+	if e.system != nil || e.Connection == "" {
+		return ""
+	}
+	subject := ""
+	if e.Owner == OwnerUser {
+		subject = p.ID
+	}
+	return connectionKey(e.Owner, subject, e.Integration, e.Connection)
+}
+
 // connTools is one connection's tools.
 type connTools struct {
 	conn   Connection

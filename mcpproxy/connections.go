@@ -52,11 +52,7 @@ func (g *Gateway) integrationKind(slug string) string {
 // once an Update has written either bucket; the credential is unsealed from
 // the store on every call, so no plaintext outlives the call.
 func (g *Gateway) resolveConnection(ctx context.Context, p Principal, e *toolEntry) (*integration.Connection, error) {
-	subject := ""
-	if e.Owner == OwnerUser {
-		subject = p.ID
-	}
-	key := connectionKey(e.Owner, subject, e.Integration, e.Connection)
+	key := e.connectionKey(p)
 	r, err := g.records.get(g.store, key, func(tx store.Tx) (resolvedRecords, error) {
 		var r resolvedRecords
 		if ok, err := tx.GetJSON(store.Integrations, e.Integration, &r.in); err != nil || !ok {

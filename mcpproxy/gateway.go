@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mcpexecutor/executor/mcpproxy/egress"
@@ -64,6 +65,16 @@ type Config struct {
 	// zero.
 	AuditMaxEntries int
 	AuditMaxAge     time.Duration
+	// PrincipalRate bounds the calls of one principal (a person or a
+	// service token): every tools/call an agent sends to the MCP endpoint
+	// (execute, resume) and every tool call a script or the console makes.
+	// An agent over it gets HTTP 429 with Retry-After; a script, a
+	// rate_limited tool error. ConnectionRate bounds the tool calls made
+	// through one connection, by everyone together, so that no upstream is
+	// flooded through the gateway. Zero means no limit.
+	PrincipalRate, ConnectionRate RateLimit
+
+	clock func() time.Time // the rate limits' clock, for tests; time.Now when nil
 }
 
 // approvalTimeout is ApprovalTimeout or its default.
@@ -98,6 +109,8 @@ type Gateway struct {
 	inflight     sync.Map // execution id → chan struct{} closed when its resume ends
 	oauthRefresh oauth.RefreshGroup
 	records      recordCache // the records of tool calls' connections
+	limits       atomic.Pointer[rateLimits]
+	now          func() time.Time // the rate limits' clock
 }
 
 // New returns a Gateway over cfg.Store.
@@ -109,7 +122,11 @@ func New(cfg Config) (*Gateway, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	g := &Gateway{store: cfg.Store, logger: cfg.Logger, cfg: cfg, kinds: map[string]integration.Kind{}, sandbox: cfg.Sandbox}
+	g := &Gateway{store: cfg.Store, logger: cfg.Logger, cfg: cfg, kinds: map[string]integration.Kind{}, sandbox: cfg.Sandbox, now: time.Now}
+	g.limits.Store(newRateLimits(cfg.PrincipalRate, cfg.ConnectionRate))
+	if cfg.clock != nil {
+		g.now = cfg.clock
+	}
 	for _, k := range []integration.Kind{
 		&openapi.Kind{},
 		&graphql.Kind{},
@@ -152,7 +169,8 @@ func withDefaults(cfg Config) Config {
 }
 
 func (c Config) validate() error {
-	return errors.Join(c.Organization.Validate(), ValidApprovalModes(c.ApprovalModes))
+	return errors.Join(c.Organization.Validate(), ValidApprovalModes(c.ApprovalModes),
+		c.PrincipalRate.Validate("the principal rate limit"), c.ConnectionRate.Validate("the connection rate limit"))
 }
 
 // Reconfigure applies settings from a reloaded configuration. The store,
@@ -165,6 +183,9 @@ func (g *Gateway) Reconfigure(cfg Config) error {
 		return err
 	}
 	g.mu.Lock()
+	if cfg.PrincipalRate != g.cfg.PrincipalRate || cfg.ConnectionRate != g.cfg.ConnectionRate {
+		g.limits.Store(newRateLimits(cfg.PrincipalRate, cfg.ConnectionRate))
+	}
 	g.cfg = cfg
 	g.mu.Unlock()
 	return nil

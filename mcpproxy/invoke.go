@@ -81,6 +81,11 @@ func (g *Gateway) Invoke(ctx context.Context, c Call) (json.RawMessage, error) {
 			Code: "invalid_tool_arguments", Message: "Tool arguments must be an object.",
 		}})
 	}
+	if limited := g.limits.Load().take(c.Principal.ID, e.connectionKey(c.Principal), g.now()); limited != nil {
+		g.audit(ctx, c.Principal, auditRecord{Kind: "call", Address: e.Address(), ArgsDigest: argsDigest(args),
+			Outcome: "rate_limited", Source: c.Source, Execution: c.Execution})
+		return marshalResult(limited.result())
+	}
 	start := time.Now()
 	d, res, err := g.run(ctx, c, e, args)
 	rec := auditRecord{Kind: "call", Address: e.Address(), Decision: d.Action, Pattern: d.Pattern, PolicyID: d.PolicyID,
