@@ -645,9 +645,15 @@ func TestToolsAnMCPServerChangesAreHeldUntilRefreshed(t *testing.T) {
 		!strings.Contains(got, "IGNORE PREVIOUS INSTRUCTIONS") || !strings.Contains(got, "Echoes a greeting.") || !strings.Contains(got, "Sends everything elsewhere.") {
 		t.Fatalf("the notice reads %q", got)
 	}
+	// Both tools are held, so the tree has none to show, and says why.
+	tb.do(tb.waitJS(`document.querySelector("#tool-tree .empty-title") && document.querySelector("#tool-tree .empty-title").textContent === "Tools held for review"`))
+	if got := tb.text("#tool-tree"); !strings.Contains(got, "changed or added 2 tools") {
+		t.Fatalf("the empty tool tree reads %q", got)
+	}
 	tb.screenshot("connection-held-tools")
 	tb.clickText("Refresh")
 	tb.do(tb.waitJS(`!document.querySelector(".conn .held")`))
+	tb.do(tb.waitJS(`document.querySelectorAll("#tool-tree [data-address]").length === 2`))
 	var conns []map[string]any
 	gw.mustAPI(t, "GET", "/api/connections?integration=changing", nil, &conns)
 	if len(conns) != 1 || conns[0]["heldTools"] != nil || conns[0]["toolCount"] != 2.0 {

@@ -8,7 +8,9 @@ import { ACTIONS, alertBox, api, busy, copy, el, errorPanel, headline, jsPath, l
 /**
  * toolBrowser renders the tree and the detail pane into a container.
  * opts.integration limits it to one integration (its level is then left
- * out); opts.names maps integration slugs to names.
+ * out); opts.names maps integration slugs to names; opts.emptyHint, if
+ * given, returns what to say when there are no tools (or nothing, for the
+ * default).
  */
 export function toolBrowser(ctx, opts = {}) {
   const treeBox = el('div', { class: 'tree-box', id: 'tool-tree', 'aria-live': 'polite' }, loading('Loading tools…'));
@@ -49,9 +51,11 @@ export function toolBrowser(ctx, opts = {}) {
     const q = filterInput.value.trim().toLowerCase();
     const shown = q ? tools.filter((t) => (t.address + ' ' + (t.description || '')).toLowerCase().includes(q)) : tools;
     if (!tools.length) {
+      const hint = (opts.emptyHint && opts.emptyHint()) ||
+        { title: 'No tools yet', text: opts.integration ? 'Add a connection to list this integration’s tools.' : 'Add an integration and a connection to see their tools here.' };
       treeBox.replaceChildren(el('div', { class: 'empty' },
-        el('p', { class: 'empty-title' }, 'No tools yet'),
-        el('p', {}, opts.integration ? 'Add a connection to list this integration’s tools.' : 'Add an integration and a connection to see their tools here.')));
+        el('p', { class: 'empty-title' }, hint.title),
+        el('p', {}, hint.text)));
       return;
     }
     if (!shown.length) {
@@ -181,7 +185,7 @@ export function toolBrowser(ctx, opts = {}) {
   }
 
   load();
-  return { node, reload: load };
+  return { node, reload: load, redraw: draw };
 }
 
 /** runPanel runs code through POST /api/executions, by default calling t. */

@@ -17,8 +17,9 @@ export async function render(ctx) {
     return;
   }
   ctx.title(integ.name);
-  const browser = toolBrowser(ctx, { integration: slug });
-  const conns = connections(ctx, integ, () => browser.reload());
+  let conns = null; // the tree asks it only once a list has loaded
+  const browser = toolBrowser(ctx, { integration: slug, emptyHint: () => conns && conns.emptyHint() });
+  conns = connections(ctx, integ, () => browser.reload(), () => browser.redraw());
   ctx.main.replaceChildren(
     el('nav', { class: 'crumbs', 'aria-label': 'Breadcrumb' }, el('a', { href: '/' }, 'Integrations'), el('span', { 'aria-hidden': 'true' }, '/'), el('span', {}, integ.name)),
     header(ctx, integ, () => Promise.all([conns.refreshAll(), browser.reload()])),
@@ -96,7 +97,7 @@ function header(ctx, integ, refresh) {
     err, form);
 }
 
-function connections(ctx, integ, changed) {
+function connections(ctx, integ, changed, loaded) {
   const list = el('div', { id: 'connections', 'aria-live': 'polite' }, loading('Loading connections…'));
   const addBtn = el('button', { type: 'button', class: 'primary', id: 'add-connection', 'aria-expanded': 'false' }, 'Add connection');
   const formBox = el('div', {});
@@ -112,6 +113,7 @@ function connections(ctx, integ, changed) {
       return;
     }
     draw();
+    loaded();
     if ((!items.length || ctx.query.get('addConnection')) && !formBox.firstChild) openForm(false);
     if (ctx.query.get('addConnection')) {
       ctx.query.delete('addConnection');
@@ -217,9 +219,21 @@ function connections(ctx, integ, changed) {
     await load();
   }
 
+  // emptyHint explains an empty tool list when connections exist: their
+  // tools are all held for review, or they have none.
+  function emptyHint() {
+    if (!items.length) return null;
+    const held = items.reduce((n, c) => n + Object.keys(c.heldTools || {}).length, 0);
+    if (held) {
+      return { title: 'Tools held for review', text: `The server changed or added ${held === 1 ? 'a tool' : `${held} tools`} after the tools were approved, so agents see none of them. Review the notice under Connections, then Refresh to approve them.` };
+    }
+    return { title: 'No tools', text: 'The connection lists no tools. Refresh it after the server offers some.' };
+  }
+
   load();
   return {
     refreshAll,
+    emptyHint,
     node: el('section', { class: 'section', 'aria-labelledby': 'conn-h' },
       el('div', { class: 'section-head' }, el('h2', { id: 'conn-h' }, 'Connections'), addBtn),
       err, formBox, list),
