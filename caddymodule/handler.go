@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"slices"
 	"strings"
 	"time"
 
@@ -111,6 +112,10 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 			return fmt.Errorf("public_origin %q must be a scheme and host, e.g. https://executor.example.com", h.PublicOrigin)
 		}
 		h.siteOrigin = strings.TrimSuffix(h.PublicOrigin, "/")
+	} else if !h.LocalAdmin {
+		if err := checkHostConstrained(ctx); err != nil {
+			return err
+		}
 	}
 	console, err := newConsole(h.ConsoleRoot, !h.LocalAdmin)
 	if err != nil {
@@ -129,6 +134,49 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	h.app = appIface.(*App)
 	return h.app.register(h)
+}
+
+// checkHostConstrained refuses a production handler without public_origin
+// on a server that answers any Host (security.md C4). Without public_origin
+// the handler takes its origin (the OAuth resource metadata, approval
+// links) from the request's Host, which is safe only where Caddy has
+// matched that Host against the site's addresses: on a server every route
+// of which has a host matcher.
+func checkHostConstrained(ctx caddy.Context) error {
+	srv, ok := ctx.Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server)
+	if ok && srv != nil && routesMatchHosts(srv.Routes) {
+		return nil
+	}
+	return errors.New("public_origin is required on a site that answers any host name (such as `:443` or `http://`): " +
+		"the gateway names itself in OAuth metadata and approval links, and must not take that name from the request's Host header; " +
+		"add `public_origin https://executor.example.com` to the executor block, or give the site its host name")
+}
+
+// routesMatchHosts reports whether every route matches on the Host: each of
+// its matcher sets (any one of which may match) has a host matcher.
+func routesMatchHosts(routes caddyhttp.RouteList) bool {
+	if len(routes) == 0 {
+		return false
+	}
+	for _, r := range routes {
+		if len(r.MatcherSets) == 0 {
+			return false
+		}
+		for _, set := range r.MatcherSets {
+			if !slices.ContainsFunc(set, func(m any) bool {
+				switch hm := m.(type) {
+				case caddyhttp.MatchHost:
+					return len(hm) > 0
+				case *caddyhttp.MatchHost:
+					return hm != nil && len(*hm) > 0
+				}
+				return false
+			}) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // checkLoopbackListeners refuses local-administrator mode on a server that

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/caddyserver/caddy/v2"
 )
 
 const (
@@ -298,6 +300,56 @@ func TestIdentityHeadersAreStripped(t *testing.T) {
 	for _, name := range keep {
 		if h.Get(name) != "v" {
 			t.Errorf("%s was removed", name)
+		}
+	}
+}
+
+// security.md C4: a production site that answers any Host must name its
+// origin in the configuration; the metadata then never echoes a Host.
+func TestCatchAllProductionSiteNeedsPublicOrigin(t *testing.T) {
+	f := newFakeAccess(t)
+	dir := t.TempDir()
+	site := func(port int, extra string) string {
+		return fmt.Sprintf(`{
+	admin off
+	persist_config off
+	executor {
+		storage %s
+		secret_key %s
+	}
+}
+:%d {
+	bind 127.0.0.1
+	executor {
+		access cloudflare {
+			team_domain %s
+			aud %s
+			certs_url %s
+		}
+		%s
+	}
+}`, filepath.Join(dir, "executor.db"), testKey, port, f.team, consoleAUD, f.certsURL(), extra)
+	}
+	err := loadCaddyfile(t, site(freePort(t), ""))
+	if err == nil {
+		_ = caddy.Stop()
+		t.Fatal("a catch-all production site without public_origin started")
+	}
+	if !strings.Contains(err.Error(), "public_origin is required") {
+		t.Fatalf("the error does not say what to add: %v", err)
+	}
+
+	port := freePort(t)
+	mustRun(t, site(port, "public_origin https://executor.example.com"))
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	for _, h := range []map[string]string{{"Host": "evil.example"}, {"X-Forwarded-Host": "evil.example"}} {
+		res := do(t, "GET", base+"/.well-known/oauth-protected-resource/mcp", h, "")
+		if res.status != 200 || !strings.Contains(res.body, `"resource":"https://executor.example.com/mcp"`) || strings.Contains(res.body, "evil") {
+			t.Fatalf("metadata with %v: %d %s", h, res.status, res.body)
+		}
+		res = do(t, "POST", base+"/mcp", h, `{"jsonrpc":"2.0","id":1,"method":"initialize"}`)
+		if got := res.header.Get("WWW-Authenticate"); !strings.Contains(got, `resource_metadata="https://executor.example.com/`) {
+			t.Fatalf("challenge with %v: %q", h, got)
 		}
 	}
 }
