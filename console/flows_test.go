@@ -523,6 +523,22 @@ func TestConnectWithOAuthSignIn(t *testing.T) {
 	if r := a.execute(`return await tools.oauthstore.org.main.pets.listPets({})`); !strings.Contains(r.text(), "Oauthie") {
 		t.Errorf("calling with the OAuth connection returned %s", r.text())
 	}
+
+	// The server stops accepting the token (as after a revocation): the
+	// connection signs in again under the same address, with the OAuth app
+	// it was registered with.
+	as.ExpireAll()
+	tb.clickText("Sign in again")
+	tb.do(tb.waitJS(`location.pathname === "/api/oauth/callback" && document.readyState === "complete"`))
+	if got := eval[string](tb, `document.body.innerText`); !strings.Contains(got, "tools.oauthstore.org.main is signed in again") {
+		t.Fatalf("the callback page after signing in again reads %q", got)
+	}
+	if n := as.Stats().TokenRequests["authorization_code"]; n != 2 {
+		t.Errorf("%d authorization codes exchanged, want 2", n)
+	}
+	if r := a.execute(`return await tools.oauthstore.org.main.pets.listPets({})`); !strings.Contains(r.text(), "Oauthie") {
+		t.Errorf("calling after signing in again returned %s", r.text())
+	}
 }
 
 func TestLinksNavigateInThePageAndTheBackButtonWorks(t *testing.T) {

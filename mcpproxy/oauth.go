@@ -62,6 +62,8 @@ type oauthFlow struct {
 	IdentityLabel string           `json:"identityLabel,omitempty"`
 	Endpoints     *oauth.Endpoints `json:"endpoints"`
 	ExpiresAt     time.Time        `json:"expiresAt"`
+	// Reconnect signs an existing connection in again instead of creating one.
+	Reconnect bool `json:"reconnect,omitempty"`
 }
 
 // connectionOAuth is what a connection keeps to refresh its token.
@@ -107,7 +109,7 @@ func (g *Gateway) refreshOAuth(ctx context.Context, in *Integration, conn *Conne
 			code, retry = "oauth_reauth_required", false
 		}
 		return &integration.ToolError{Code: code, Retryable: retry,
-			Message: fmt.Sprintf("The OAuth token of %s could not be refreshed (%s); reconnect it in the console.", conn.Address(), redact(err.Error(), cred.Secrets()))}
+			Message: fmt.Sprintf("The OAuth token of %s could not be refreshed (%s); sign it in again in the console (the connection's Sign in again).", conn.Address(), redact(err.Error(), cred.Secrets()))}
 	}
 	cred.AccessToken = tok.AccessToken
 	return nil
@@ -392,11 +394,16 @@ func (g *Gateway) handleOAuthStart(w http.ResponseWriter, r *http.Request) {
 		Template      string   `json:"template"`
 		IdentityLabel string   `json:"identityLabel"`
 		Scopes        []string `json:"scopes"`
+		// Reconnect signs the existing connection in again: a new grant
+		// (after a revocation, or when the server moved to another
+		// authorization server) under the same address.
+		Reconnect bool `json:"reconnect"`
 	}
 	if !decodeJSON(w, r, &req) {
 		return
 	}
-	out, err := g.startOAuth(r, p, req.Client, req.ClientOwner, req.Owner, req.Name, req.Integration, req.Template, req.IdentityLabel, req.Scopes)
+	out, err := g.startOAuth(r, p, oauthStart{client: req.Client, clientOwner: req.ClientOwner, owner: req.Owner, name: req.Name,
+		slug: req.Integration, template: req.Template, label: req.IdentityLabel, scopes: req.Scopes, reconnect: req.Reconnect})
 	if err != nil {
 		g.writeErr(w, err)
 		return
@@ -404,13 +411,38 @@ func (g *Gateway) handleOAuthStart(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-func (g *Gateway) startOAuth(r *http.Request, p Principal, client, clientOwner, owner, name, slug, template, label string, scopes []string) (map[string]any, error) {
+// oauthStart is what POST /api/oauth/start asks for.
+type oauthStart struct {
+	client, clientOwner, owner, name, slug, template, label string
+	scopes                                                  []string
+	reconnect                                               bool
+}
+
+func (g *Gateway) startOAuth(r *http.Request, p Principal, s oauthStart) (map[string]any, error) {
 	ctx := r.Context()
+	client, clientOwner, owner, name, slug, template, label, scopes := s.client, s.clientOwner, s.owner, s.name, s.slug, s.template, s.label, s.scopes
 	if err := validOwner(owner); err != nil {
 		return nil, badRequest("%v", err)
 	}
 	if err := validName("name", name); err != nil {
 		return nil, badRequest("%v", err)
+	}
+	var existing *Connection
+	if s.reconnect {
+		conn, _, err := g.connectionFor(p, owner, slug, name)
+		if err != nil {
+			return nil, err
+		}
+		if conn.Source == "caddyfile" {
+			return nil, &userError{http.StatusConflict, "this connection is declared in the Caddyfile; change its credential there and reload"}
+		}
+		if template == "" {
+			template = conn.Template
+		}
+		if template != conn.Template {
+			return nil, badRequest("template %q is not the one %s was connected with (%s); remove it and connect again to change it", template, conn.Address(), conn.Template)
+		}
+		existing = conn
 	}
 	in, err := g.integrationRecord(slug)
 	if err != nil {
@@ -424,14 +456,17 @@ func (g *Gateway) startOAuth(r *http.Request, p Principal, client, clientOwner, 
 	if owner == OwnerUser {
 		subject = p.ID
 	}
-	if g.connectionExists(connectionKey(owner, subject, slug, name)) {
-		return nil, &userError{http.StatusConflict, fmt.Sprintf("connection tools.%s.%s.%s already exists", slug, owner, name)}
+	if existing == nil && g.connectionExists(connectionKey(owner, subject, slug, name)) {
+		return nil, &userError{http.StatusConflict, fmt.Sprintf("connection tools.%s.%s.%s already exists; to sign it in again, pass reconnect: true", slug, owner, name)}
 	}
 	if len(scopes) == 0 {
 		scopes = m.OAuth.Scopes
 	}
 	var clientKey string
 	switch {
+	case existing != nil && client == "" && !m.OAuth.Discovery:
+		// The client registered for the connection signs it in again.
+		clientKey = existing.OAuthClient
 	case client != "":
 		if clientOwner == "" {
 			clientOwner = owner
@@ -468,7 +503,8 @@ func (g *Gateway) startOAuth(r *http.Request, p Principal, client, clientOwner, 
 		if err != nil {
 			return nil, &userError{http.StatusBadGateway, "the token request failed: " + egress.Describe(err)}
 		}
-		conn, n, err := g.connectOAuth(ctx, p, in, owner, name, template, label, clientKey, &ep, tok)
+		f := &oauthFlow{Owner: owner, Name: name, Template: template, IdentityLabel: label, ClientKey: clientKey, Endpoints: &ep, Reconnect: existing != nil}
+		conn, n, err := g.finishOAuth(ctx, p, in, f, tok)
 		if err != nil {
 			return nil, err
 		}
@@ -483,7 +519,7 @@ func (g *Gateway) startOAuth(r *http.Request, p Principal, client, clientOwner, 
 		return nil, badRequest("%v", err)
 	}
 	flow := &oauthFlow{State: auth.State, Principal: p.ID, ClientKey: clientKey, Integration: slug, Owner: owner, Name: name, Template: template,
-		IdentityLabel: label, Endpoints: &ep, ExpiresAt: time.Now().Add(oauthFlowTTL)}
+		IdentityLabel: label, Endpoints: &ep, ExpiresAt: time.Now().Add(oauthFlowTTL), Reconnect: existing != nil}
 	err = g.store.Update(func(tx store.Tx) error {
 		if err := tx.PutJSON(store.OAuth, "state/"+auth.State, flow); err != nil {
 			return err
@@ -494,6 +530,67 @@ func (g *Gateway) startOAuth(r *http.Request, p Principal, client, clientOwner, 
 		return nil, err
 	}
 	return map[string]any{"status": "redirect", "authorizationUrl": auth.URL, "state": auth.State}, nil
+}
+
+// finishOAuth stores the token of a completed sign-in: a new connection, or
+// the new grant of an existing one.
+func (g *Gateway) finishOAuth(ctx context.Context, p Principal, in *Integration, f *oauthFlow, tok *oauth.Token) (*Connection, int, error) {
+	if f.Reconnect {
+		return g.reconnectOAuth(ctx, p, in, f, tok)
+	}
+	return g.connectOAuth(ctx, p, in, f.Owner, f.Name, f.Template, f.IdentityLabel, f.ClientKey, f.Endpoints, tok)
+}
+
+// reconnectOAuth gives an existing connection a new grant: its tokens, its
+// OAuth client and endpoints (which may be those of another authorization
+// server now) and its tools, listed with the new token and approved as
+// they are, since a person just signed in. The pooled upstream client is
+// dropped, so the next call uses the new token.
+func (g *Gateway) reconnectOAuth(ctx context.Context, p Principal, in *Integration, f *oauthFlow, tok *oauth.Token) (*Connection, int, error) {
+	conn, _, err := g.connectionFor(p, f.Owner, in.Slug, f.Name)
+	if err != nil {
+		return nil, 0, err
+	}
+	conn.ExpiresAt, conn.OAuthClient, conn.OAuthScope = tok.ExpiresAt, f.ClientKey, tok.Scope
+	if f.IdentityLabel != "" {
+		conn.IdentityLabel = f.IdentityLabel
+	}
+	cat, err := g.produce(ctx, in, conn, integration.Credential{AccessToken: tok.AccessToken})
+	if err != nil {
+		return nil, 0, err
+	}
+	now := time.Now().UTC()
+	conn.UpdatedAt, conn.ToolsSyncedAt = now, now
+	key := conn.key()
+	base := g.base(in.Slug)
+	err = g.store.Update(func(tx store.Tx) error {
+		if tx.Get(store.Connections, key) == nil {
+			return &userError{http.StatusNotFound, fmt.Sprintf("connection %s was removed while signing in", conn.Address())}
+		}
+		// The old grant's tokens go, a refresh token included when the new
+		// grant has none.
+		if err := tx.DeleteSecrets(store.Connections, key); err != nil {
+			return err
+		}
+		if err := tx.PutSecret(store.Connections, key, "oauth:access", []byte(tok.AccessToken)); err != nil {
+			return err
+		}
+		if tok.RefreshToken != "" {
+			if err := tx.PutSecret(store.Connections, key, "oauth:refresh", []byte(tok.RefreshToken)); err != nil {
+				return err
+			}
+		}
+		if err := tx.PutJSON(store.OAuth, "conn/"+key, connectionOAuth{ClientKey: f.ClientKey, Endpoints: f.Endpoints}); err != nil {
+			return err
+		}
+		return putConnection(tx, conn, cat, base)
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	g.catalog.set(*conn, in.Kind, cat, nil)
+	g.forget(in.Kind, key)
+	return conn, len(cat.Tools), nil
 }
 
 // connectOAuth produces the tools with the new token and stores the
@@ -589,13 +686,17 @@ func (g *Gateway) handleOAuthCallback(w http.ResponseWriter, r *http.Request) {
 	}
 	in, err := g.integrationRecord(f.Integration)
 	if err == nil {
-		_, _, err = g.connectOAuth(r.Context(), p, in, f.Owner, f.Name, f.Template, f.IdentityLabel, f.ClientKey, f.Endpoints, tok)
+		_, _, err = g.finishOAuth(r.Context(), p, in, f, tok)
 	}
 	if err != nil {
 		oauthPage(w, http.StatusBadGateway, "Sign-in failed", errorSentence(err), back)
 		return
 	}
-	oauthPage(w, http.StatusOK, "Connected", fmt.Sprintf("tools.%s.%s.%s is connected. You can close this window and return to the console or your agent.", f.Integration, f.Owner, f.Name), back)
+	what := "is connected"
+	if f.Reconnect {
+		what = "is signed in again"
+	}
+	oauthPage(w, http.StatusOK, "Connected", fmt.Sprintf("tools.%s.%s.%s %s. You can close this window and return to the console or your agent.", f.Integration, f.Owner, f.Name, what), back)
 }
 
 func (g *Gateway) handleOAuthCancel(w http.ResponseWriter, r *http.Request) {

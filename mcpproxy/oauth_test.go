@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/mark3labs/mcp-go/mcp"
@@ -23,16 +24,110 @@ func secureMCP(t *testing.T, opts oauthtest.Options) (*httptest.Server, *oauthte
 	up := httptest.NewUnstartedServer(nil)
 	opts.Resource = "http://" + up.Listener.Addr().String() + "/mcp"
 	as := oauthtest.NewServer(t, opts)
+	up.Config.Handler = as.ProtectResource(whoamiMCP())
+	up.Start()
+	t.Cleanup(up.Close)
+	return up, as
+}
+
+// whoamiMCP serves an MCP server with one tool, whoami, at /mcp.
+func whoamiMCP() http.Handler {
 	s := server.NewMCPServer("secure", "1.0.0", server.WithToolCapabilities(false))
 	s.AddTool(mcp.NewTool("whoami", mcp.WithDescription("Who the token belongs to"), mcp.WithReadOnlyHintAnnotation(true), mcp.WithDestructiveHintAnnotation(false)), func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		return mcp.NewToolResultText("a token holder"), nil
 	})
 	mux := http.NewServeMux()
 	mux.Handle("/mcp", server.NewStreamableHTTPServer(s))
-	up.Config.Handler = as.ProtectResource(mux)
+	return mux
+}
+
+// connectOAuth signs alice's connection of integration in through as and
+// the gateway's callback; reconnect signs an existing one in again.
+func connectOAuth(t *testing.T, tg *testGateway, as *oauthtest.Server, owner, name, integration string, reconnect bool) {
+	t.Helper()
+	var start struct {
+		Status           string `json:"status"`
+		AuthorizationURL string `json:"authorizationUrl"`
+	}
+	req := map[string]any{"owner": owner, "name": name, "integration": integration, "template": "oauth-mcp"}
+	if reconnect {
+		req = map[string]any{"owner": owner, "name": name, "integration": integration, "reconnect": true}
+	}
+	if code, body := tg.api(t, "alice", "POST", "/api/oauth/start", req, &start); code != 200 || start.Status != "redirect" {
+		t.Fatalf("start: %d %s", code, body)
+	}
+	if !strings.HasPrefix(start.AuthorizationURL, as.URL) {
+		t.Fatalf("the sign-in goes to %s, not the authorization server at %s", start.AuthorizationURL, as.URL)
+	}
+	cb, _ := url.Parse(as.Authorize(t, start.AuthorizationURL))
+	want := "is connected"
+	if reconnect {
+		want = "is signed in again"
+	}
+	if code, body := tg.api(t, "alice", "GET", cb.RequestURI(), nil, nil); code != 200 || !strings.Contains(body, want) {
+		t.Fatalf("callback: %d %s", code, body)
+	}
+}
+
+// security.md G13: the upstream's protected-resource metadata moves to
+// another authorization server. The grant of the old one is never sent to
+// the new one; the call says to reconnect, and reconnecting registers with
+// the new server and works.
+func TestOAuthAuthorizationServerSwitchNeedsANewGrant(t *testing.T) {
+	up := httptest.NewUnstartedServer(nil)
+	resource := "http://" + up.Listener.Addr().String() + "/mcp"
+	as1 := oauthtest.NewServer(t, oauthtest.Options{DCR: true, RotateRefresh: true, Resource: resource})
+	as2 := oauthtest.NewServer(t, oauthtest.Options{DCR: true, RotateRefresh: true, Resource: resource})
+	mcpServer := whoamiMCP()
+	var current atomic.Pointer[oauthtest.Server]
+	current.Store(as1)
+	up.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		current.Load().ProtectResource(mcpServer).ServeHTTP(w, r)
+	})
 	up.Start()
 	t.Cleanup(up.Close)
-	return up, as
+
+	tg := newTestGateway(t, Config{})
+	if code, body := tg.api(t, "alice", "POST", "/api/mcp/servers", map[string]any{"name": "secure", "slug": "secure", "endpoint": resource,
+		"remoteTransport": "streamable-http", "auth": map[string]any{"kind": "oauth2"}}, nil); code != 200 {
+		t.Fatalf("add: %d %s", code, body)
+	}
+	connectOAuth(t, tg, as1, "org", "main", "secure", false)
+	c := tg.client(t, "alice")
+	c.initialize()
+	call := `return await tools.secure.org.main.whoami({})`
+	if r := c.execute(call); !strings.Contains(r.text(), "a token holder") {
+		t.Fatalf("before the switch: %s", r.text())
+	}
+
+	current.Store(as2)
+	r := c.execute(call)
+	if strings.Contains(r.text(), "a token holder") || !strings.Contains(strings.ToLower(r.text()), "reconnect") {
+		t.Fatalf("after the switch, with the old server's token: %s", r.text())
+	}
+	// The token expires: the refresh goes to the server that issued the
+	// grant, never to the one the metadata names now.
+	expireConnection(t, tg, connectionKey("org", "", "secure", "main"))
+	c.execute(call)
+	if st := as2.Stats(); st.TokenRequests["refresh_token"] != 0 || st.Registrations != 0 || st.Authorizations != 0 {
+		t.Fatalf("the new authorization server saw the old grant: %+v", st)
+	}
+	if n := as1.Stats().TokenRequests["refresh_token"]; n != 1 {
+		t.Fatalf("%d refreshes at the old authorization server, want 1", n)
+	}
+
+	// Signing in again discovers the new server, registers with it, and
+	// works, under the same address.
+	if code, body := tg.api(t, "alice", "POST", "/api/oauth/start", map[string]any{"owner": "org", "name": "main", "integration": "secure", "template": "oauth-mcp"}, nil); code != 409 || !strings.Contains(body, "reconnect: true") {
+		t.Fatalf("starting the existing connection without reconnect: %d %s", code, body)
+	}
+	connectOAuth(t, tg, as2, "org", "main", "secure", true)
+	if st := as2.Stats(); st.Registrations != 1 || st.TokenRequests["authorization_code"] != 1 {
+		t.Fatalf("the new authorization server after reconnecting: %+v", st)
+	}
+	if r := c.execute(call); !strings.Contains(r.text(), "a token holder") {
+		t.Fatalf("after reconnecting: %s", r.text())
+	}
 }
 
 func TestOAuthAuthorizationCodeFlowThroughTheCallback(t *testing.T) {
@@ -139,6 +234,29 @@ func TestOAuthRevokedGrantAsksToReconnect(t *testing.T) {
 	r := c.execute(`return await tools.secure.org.main.whoami({})`)
 	if !strings.Contains(r.text(), `"code": "oauth_reauth_required"`) || strings.Contains(r.text(), "revoked") {
 		t.Fatalf("got %s", r.text())
+	}
+
+	// Signing the same connection in again is the way back.
+	connectOAuth(t, tg, as, "org", "main", "secure", true)
+	if r := c.execute(`return await tools.secure.org.main.whoami({})`); !strings.Contains(r.text(), "a token holder") {
+		t.Fatalf("after signing in again: %s", r.text())
+	}
+	if st := as.Stats(); st.Registrations != 1 {
+		t.Fatalf("signing in again with the same authorization server registered again: %+v", st)
+	}
+	for _, tt := range []struct {
+		name string
+		req  map[string]any
+		code int
+		want string
+	}{
+		{"a connection that does not exist", map[string]any{"owner": "org", "name": "other", "integration": "secure", "reconnect": true}, 404, "not found"},
+		{"someone else's personal connection", map[string]any{"owner": "user", "name": "main", "integration": "secure", "reconnect": true}, 404, "not found"},
+		{"another template", map[string]any{"owner": "org", "name": "main", "integration": "secure", "template": "none", "reconnect": true}, 400, "not the one"},
+	} {
+		if code, body := tg.api(t, "alice", "POST", "/api/oauth/start", tt.req, nil); code != tt.code || !strings.Contains(body, tt.want) {
+			t.Errorf("%s: %d %s", tt.name, code, body)
+		}
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"regexp"
 	"strings"
@@ -102,6 +103,16 @@ func (u *upstream) callResult(ctx context.Context, name string, x *exchange, err
 	case needsInput.MatchString(err.Error()):
 		return integration.Fail("mcp_tool_error", fmt.Sprintf(
 			"The MCP tool %s asked for input from the user (elicitation or sampling), which this gateway does not support yet.", name))
+	case u.cfg.Transport == transportRemote && authRefused(err, 0):
+		// The session was open, so the credential was good until now: it
+		// expired, was revoked, or the server now trusts another
+		// authorization server (security.md G13). Retrying sends it again.
+		return &integration.Result{Error: &integration.ToolError{
+			Code:   "mcp_connection_failed",
+			Status: http.StatusUnauthorized,
+			Message: fmt.Sprintf("The MCP server at %s refused the connection's credential (HTTP 401) during the call of %s. Reconnect or update the connection's credential, then retry.",
+				redactURL(u.cfg.Endpoint), name),
+		}}
 	}
 	where := "the MCP server"
 	if u.cfg.Transport == transportRemote {

@@ -133,7 +133,11 @@ function connections(ctx, integ, changed, loaded) {
     const method = integ.authMethods.find((m) => m.template === c.template);
     const refresh = el('button', { type: 'button', class: 'small' }, 'Refresh');
     const remove = el('button', { type: 'button', class: 'small danger' }, 'Remove');
-    const actions = el('div', { class: 'actions' }, refresh, remove);
+    // An OAuth connection whose grant was revoked, or whose server moved to
+    // another authorization server, signs in again under the same address.
+    const signIn = method && method.kind === 'oauth' && c.source !== 'caddyfile'
+      ? el('button', { type: 'button', class: 'small' }, 'Sign in again') : null;
+    const actions = el('div', { class: 'actions' }, signIn, refresh, remove);
     const path = `/api/connections/${encodeURIComponent(c.owner)}/${encodeURIComponent(c.integration)}/${encodeURIComponent(c.name)}`;
     refresh.addEventListener('click', () => busy(refresh, async () => {
       err.show('');
@@ -142,6 +146,23 @@ function connections(ctx, integ, changed, loaded) {
         toast(`${c.address}: ${v.toolCount} tools.`);
         await load();
         changed();
+      } catch (e) {
+        err.show(e);
+      }
+    }));
+    signIn?.addEventListener('click', () => busy(signIn, async () => {
+      err.show('');
+      try {
+        const r = await api('/api/oauth/start', { method: 'POST', body: { owner: c.owner, integration: c.integration, name: c.name, reconnect: true } });
+        if (r.status === 'connected') {
+          toast(`Signed ${c.address} in again.`);
+          await load();
+          changed();
+          return;
+        }
+        const u = new URL(r.authorizationUrl);
+        if (u.protocol !== 'https:' && u.protocol !== 'http:') throw new Error('The authorization URL is not an http(s) address.');
+        location.assign(u.href);
       } catch (e) {
         err.show(e);
       }
