@@ -261,7 +261,6 @@ func inspectMessage(body []byte) (method string, modern bool, problem *rpcProble
 	return method, modern, nil
 }
 
-
 // WriteRPCError writes {"jsonrpc":"2.0","error":{"code":…,"message":…},"id":null},
 // the shape MCP clients expect for transport-level failures.
 func WriteRPCError(w http.ResponseWriter, status, code int, message string) {

@@ -110,7 +110,7 @@ func (u *upstream) callResult(ctx context.Context, name string, x *exchange, err
 		return &integration.Result{Error: &integration.ToolError{
 			Code:   "mcp_connection_failed",
 			Status: http.StatusUnauthorized,
-			Message: fmt.Sprintf("The MCP server at %s refused the connection's credential (HTTP 401) during the call of %s. Reconnect or update the connection's credential, then retry.",
+			Message: fmt.Sprintf("The MCP server at %s refused the connection's credential (HTTP 401) during the call of %s. Sign the connection in again (OAuth) or connect it again with a valid credential, then retry.",
 				redactURL(u.cfg.Endpoint), name),
 		}}
 	}

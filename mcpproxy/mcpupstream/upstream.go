@@ -284,7 +284,7 @@ func (u *upstream) describeStartFailure(s *session, err error) *connectFailure {
 	where := redactURL(u.cfg.Endpoint)
 	if errors.As(err, &ce) {
 		return &connectFailure{status: ce.status, msg: fmt.Sprintf(
-			"The MCP server at %s refused the connection's credential (HTTP %d). Reconnect or update the connection's credential, then retry.",
+			"The MCP server at %s refused the connection's credential (HTTP %d). Sign the connection in again (OAuth) or connect it again with a valid credential, then retry.",
 			where, ce.status)}
 	}
 	return &connectFailure{retryable: true, msg: fmt.Sprintf(
