@@ -91,6 +91,9 @@ func startGateway(t *testing.T, home string, port int) *gateway {
 		env: env(t, home, fmt.Sprintf("EXECUTOR_PORT=%d", port), fmt.Sprintf("EXECUTOR_ADMIN=localhost:%d", freePort(t)))}
 	g.p = start(t, dir, g.env, "run")
 	waitHTTP(t, g.base+"/", g.p)
+	if code, body := g.api(t, "GET", "/api/config", nil); code != 200 || !strings.Contains(body, `"approvalModes"`) {
+		t.Fatalf("%s is not the gateway (another server on the port?): %d %s\n%s", g.base, code, body, g.p.out.String())
+	}
 	return g
 }
 

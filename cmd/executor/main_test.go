@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -36,14 +37,23 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// freePort returns a port that is free now, below Linux's ephemeral range
+// (32768 and up): the gateway binds it only once its process has started,
+// a second or so later, and a port the kernel had just handed to bind(0)
+// would by then often serve a test's httptest upstream, which answered in
+// the gateway's place.
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 200 {
+		port := 20000 + rand.IntN(12000)
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err == nil {
+			l.Close()
+			return port
+		}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	t.Fatal("no free port between 20000 and 32000")
+	return 0
 }
 
 // env is a clean environment with its own HOME, so nothing leaks between
