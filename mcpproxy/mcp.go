@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"slices"
@@ -34,13 +35,14 @@ var supportedProtocols = []string{
 // checks: Origin, protocol version, body size, strict JSON, no batches, and
 // sessions bound to the principal that created them.
 type mcpEndpoint struct {
-	g      *Gateway
-	server *server.MCPServer
-	http   *server.StreamableHTTPServer
+	g       *Gateway
+	server  *server.MCPServer
+	http    *server.StreamableHTTPServer
+	streams *streamSlots
 }
 
 func newMCPEndpoint(g *Gateway) *mcpEndpoint {
-	e := &mcpEndpoint{g: g}
+	e := &mcpEndpoint{g: g, streams: newStreamSlots()}
 	e.server = server.NewMCPServer("executor", "1.0.0",
 		server.WithToolCapabilities(true),
 		server.WithRecovery(),
@@ -127,6 +129,17 @@ func (e *mcpEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if !modern && !e.checkSession(w, sid, p, true) {
 			return
 		}
+		release, why := e.streams.open(p.ID, sid)
+		switch why {
+		case streamSessionBusy:
+			WriteRPCError(w, http.StatusConflict, -32000, "Conflict: this session already has an open event stream; close it before opening another")
+			return
+		case streamTooMany:
+			w.Header().Set("Retry-After", "30")
+			WriteRPCError(w, http.StatusTooManyRequests, -32000, fmt.Sprintf("Too Many Requests: at most %d open event streams per principal; close one before opening another", e.streams.perPrincipal))
+			return
+		}
+		defer release()
 	case http.MethodDelete:
 		if sid == "" && !modern {
 			w.WriteHeader(http.StatusNoContent)
