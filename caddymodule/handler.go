@@ -28,8 +28,10 @@ func init() {
 //
 //   - `/mcp`: the MCP endpoint (streamable HTTP);
 //   - `/api/*`: the JSON API the console uses;
-//   - `/.well-known/oauth-protected-resource[/mcp]` and
-//     `/.well-known/oauth-authorization-server`: public, always JSON;
+//   - `/.well-known/oauth-protected-resource[/mcp]`,
+//     `/.well-known/oauth-authorization-server` and the OAuth client ID
+//     metadata document (`/api/oauth/client-id-metadata.json`): public,
+//     always JSON;
 //   - everything else: the web console (static files, SPA fallback).
 //
 // Every request except the well-known documents must carry a verified
@@ -222,6 +224,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.
 
 	if h.wellKnown.matches(p) {
 		h.wellKnown.serve(w, r, p, h.origin(r), h.issuer())
+		return nil
+	}
+	if p == mcpproxy.ClientMetadataPath && r.Method == http.MethodGet {
+		// Public like the well-known documents: authorization servers read
+		// it to learn who the client_id they were given is.
+		mcpproxy.ServeClientMetadata(w, h.origin(r))
 		return nil
 	}
 

@@ -351,5 +351,16 @@ func TestCatchAllProductionSiteNeedsPublicOrigin(t *testing.T) {
 		if got := res.header.Get("WWW-Authenticate"); !strings.Contains(got, `resource_metadata="https://executor.example.com/`) {
 			t.Fatalf("challenge with %v: %q", h, got)
 		}
+		// The OAuth client ID metadata document is public and names the
+		// configured origin, never the request's.
+		res = do(t, "GET", base+"/api/oauth/client-id-metadata.json", h, "")
+		if res.status != 200 || !strings.Contains(res.body, `"client_id":"https://executor.example.com/api/oauth/client-id-metadata.json"`) ||
+			!strings.Contains(res.body, `"redirect_uris":["https://executor.example.com/api/oauth/callback"]`) || strings.Contains(res.body, "evil") {
+			t.Fatalf("client metadata with %v: %d %s", h, res.status, res.body)
+		}
+	}
+	// Only reading it is public.
+	if res := do(t, "POST", base+"/api/oauth/client-id-metadata.json", nil, "{}"); res.status != 401 {
+		t.Fatalf("POST to the client metadata document without a token: %d %s", res.status, res.body)
 	}
 }

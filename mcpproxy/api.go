@@ -60,6 +60,7 @@ func (g *Gateway) newAPI() http.Handler {
 	mux.HandleFunc("DELETE /api/oauth/clients/{slug}", g.handleOAuthClientDelete)
 	mux.HandleFunc("POST /api/oauth/start", g.handleOAuthStart)
 	mux.HandleFunc("GET /api/oauth/callback", g.handleOAuthCallback)
+	mux.HandleFunc("GET "+ClientMetadataPath, g.handleClientMetadata)
 	mux.HandleFunc("POST /api/oauth/cancel", g.handleOAuthCancel)
 
 	mux.HandleFunc("GET /api/tools", g.handleToolsList)

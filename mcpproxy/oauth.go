@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -42,6 +43,9 @@ type oauthClient struct {
 	RedirectURI string           `json:"redirectUri,omitempty"`
 	Scopes      []string         `json:"scopes,omitempty"`
 	Dynamic     bool             `json:"dynamic,omitempty"` // registered with RFC 7591
+	// MetadataDocument marks the client whose client_id is this gateway's
+	// client ID metadata document (CIMD): nothing was registered.
+	MetadataDocument bool `json:"metadataDocument,omitempty"`
 	Integration string           `json:"integration,omitempty"`
 	CreatedAt   int64            `json:"createdAt"`
 }
@@ -352,6 +356,70 @@ func (g *Gateway) handleOAuthClientDelete(w http.ResponseWriter, r *http.Request
 	writeJSON(w, http.StatusOK, map[string]bool{"removed": true})
 }
 
+// ClientMetadataPath is where the gateway serves its OAuth client ID
+// metadata document (draft-ietf-oauth-client-id-metadata-document). An
+// authorization server that supports such documents takes this URL as the
+// client_id and reads the document from it, so the path must be reachable
+// without signing in (with Cloudflare Access: a Bypass policy for exactly
+// this path).
+const ClientMetadataPath = "/api/oauth/client-id-metadata.json"
+
+// ServeClientMetadata writes the document served at ClientMetadataPath of
+// origin: a public client (PKCE, no secret) whose only redirect is the
+// gateway's OAuth callback.
+func ServeClientMetadata(w http.ResponseWriter, origin string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "public, max-age=3600")
+	_ = json.NewEncoder(w).Encode(map[string]any{
+		"client_id":                  origin + ClientMetadataPath,
+		"client_name":                "Executor",
+		"client_uri":                 origin,
+		"redirect_uris":              []string{origin + "/api/oauth/callback"},
+		"grant_types":                []string{"authorization_code", "refresh_token"},
+		"response_types":             []string{"code"},
+		"token_endpoint_auth_method": "none",
+		"application_type":           "web",
+	})
+}
+
+func (g *Gateway) handleClientMetadata(w http.ResponseWriter, r *http.Request) {
+	ServeClientMetadata(w, requestOrigin(r))
+}
+
+// metadataDocumentReachable reports whether the authorization server can
+// read this gateway's metadata document: the gateway's origin is https, or
+// both are on this machine (local mode, where integrations may reach
+// loopback).
+func (g *Gateway) metadataDocumentReachable(r *http.Request, ep *oauth.Endpoints) bool {
+	origin, err := url.Parse(requestOrigin(r))
+	if err != nil {
+		return false
+	}
+	if origin.Scheme == "https" {
+		return true
+	}
+	issuer, err := url.Parse(ep.Issuer)
+	return err == nil && origin.Scheme == "http" && IsLoopbackHost(origin.Hostname()) &&
+		IsLoopbackHost(issuer.Hostname()) && g.config().AllowLocalNetwork
+}
+
+// metadataDocumentClient is the client for an authorization server that
+// reads the gateway's metadata document: its client_id is the document's
+// URL, and nothing is registered. Like a registered client it is kept per
+// issuer (and redirect URI), so a moved resource gets a client of its own.
+func (g *Gateway) metadataDocumentClient(r *http.Request, p Principal, owner string, ep *oauth.Endpoints, scopes []string) (string, error) {
+	subject := ""
+	if owner == OwnerUser {
+		subject = p.ID
+	}
+	redirect := callbackURL(r)
+	slug := "cimd-" + argsDigest(json.RawMessage(jsonString(ep.Issuer + " " + ep.Resource + " " + redirect)))[:12]
+	key := oauthClientKey(owner, subject, slug)
+	c := &oauthClient{Slug: slug, Owner: owner, Subject: subject, Grant: "authorization_code", ClientID: requestOrigin(r) + ClientMetadataPath,
+		AuthMethod: "none", Endpoints: ep, RedirectURI: redirect, Scopes: scopes, MetadataDocument: true, CreatedAt: time.Now().UnixMilli()}
+	return key, g.saveClient(c, "", true)
+}
+
 // dynamicClient finds this gateway's registered client for an authorization
 // server (keyed by issuer and redirect URI, so a changed server means a new
 // registration), or registers one with RFC 7591.
@@ -486,7 +554,17 @@ func (g *Gateway) startOAuth(r *http.Request, p Principal, s oauthStart) (map[st
 		if len(scopes) == 0 {
 			scopes = ep.ScopesSupported
 		}
-		if clientKey, err = g.dynamicClient(dctx, r, p, owner, ep, scopes); err != nil {
+		// Dynamic registration where the server offers it, else the client
+		// ID metadata document where the server takes one and can read
+		// this gateway's. The MCP specification prefers the document, but
+		// behind Cloudflare Access it is readable only with a Bypass policy
+		// for its path, and registration works without one.
+		if ep.RegistrationURL == "" && ep.ClientIDMetadataDocuments && g.metadataDocumentReachable(r, ep) {
+			clientKey, err = g.metadataDocumentClient(r, p, owner, ep, scopes)
+		} else {
+			clientKey, err = g.dynamicClient(dctx, r, p, owner, ep, scopes)
+		}
+		if err != nil {
 			return nil, err
 		}
 	default:

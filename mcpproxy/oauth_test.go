@@ -3,6 +3,7 @@ package mcpproxy
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -13,6 +14,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
+	"github.com/mcpexecutor/executor/mcpproxy/oauth"
 	"github.com/mcpexecutor/executor/mcpproxy/oauth/oauthtest"
 	"github.com/mcpexecutor/executor/store"
 )
@@ -198,6 +200,44 @@ func TestOAuthAuthorizationCodeFlowThroughTheCallback(t *testing.T) {
 	}
 }
 
+// An authorization server that takes client ID metadata documents and
+// offers no registration gets the gateway's document URL as the client_id,
+// reads the document, and nothing is registered.
+func TestOAuthWithTheClientMetadataDocument(t *testing.T) {
+	up, as := secureMCP(t, oauthtest.Options{ClientMetadataDocuments: true, RotateRefresh: true})
+	tg := newTestGateway(t, Config{})
+	if code, body := tg.api(t, "alice", "POST", "/api/mcp/servers", map[string]any{"name": "secure", "slug": "secure", "endpoint": up.URL + "/mcp",
+		"remoteTransport": "streamable-http", "auth": map[string]any{"kind": "oauth2"}}, nil); code != 200 {
+		t.Fatalf("add: %d %s", code, body)
+	}
+	var doc map[string]any
+	if code, body := tg.api(t, "alice", "GET", "/api/oauth/client-id-metadata.json", nil, &doc); code != 200 ||
+		doc["client_id"] != tg.srv.URL+"/api/oauth/client-id-metadata.json" || fmt.Sprint(doc["redirect_uris"]) != "["+tg.srv.URL+"/api/oauth/callback]" ||
+		doc["token_endpoint_auth_method"] != "none" {
+		t.Fatalf("the document: %d %s", code, body)
+	}
+	connectOAuth(t, tg, as, "org", "main", "secure", false)
+	st := as.Stats()
+	if st.MetadataFetches != 1 || st.Registrations != 0 || st.LastAuthorization.Get("client_id") != tg.srv.URL+"/api/oauth/client-id-metadata.json" {
+		t.Fatalf("the authorization server: %+v", st)
+	}
+	c := tg.client(t, "alice")
+	c.initialize()
+	call := `return await tools.secure.org.main.whoami({})`
+	if r := c.execute(call); !strings.Contains(r.text(), "a token holder") {
+		t.Fatalf("call: %s", r.text())
+	}
+	// A public client refreshes with its client_id alone.
+	as.ExpireAll()
+	expireConnection(t, tg, connectionKey("org", "", "secure", "main"))
+	if r := c.execute(call); !strings.Contains(r.text(), "a token holder") || as.Stats().Refreshes != 1 {
+		t.Fatalf("after a refresh: %s, %d refreshes", r.text(), as.Stats().Refreshes)
+	}
+	if got := as.Stats().LastTokenRequest["refresh_token"]; got.Get("client_id") != tg.srv.URL+"/api/oauth/client-id-metadata.json" || got.Has("client_secret") {
+		t.Fatalf("the refresh request: %v", got)
+	}
+}
+
 func expireConnection(t *testing.T, tg *testGateway, key string) {
 	t.Helper()
 	err := tg.store.Update(func(tx store.Tx) error {
@@ -299,5 +339,39 @@ func TestOAuthWithoutDynamicRegistrationAsksForAClient(t *testing.T) {
 	code, body = tg.api(t, "alice", "GET", "/api/integrations/nope", nil, nil)
 	if err := json.Unmarshal([]byte(body), &res); err != nil || code != http.StatusNotFound || res.Code != "not_found" {
 		t.Fatalf("an error without a specific code: %d %s", code, body)
+	}
+}
+
+// With both offered, the gateway registers: that works behind Access
+// without a Bypass policy for the document.
+func TestOAuthPrefersRegistrationToTheMetadataDocument(t *testing.T) {
+	up, as := secureMCP(t, oauthtest.Options{DCR: true, ClientMetadataDocuments: true})
+	tg := newTestGateway(t, Config{})
+	tg.api(t, "alice", "POST", "/api/mcp/servers", map[string]any{"name": "secure", "slug": "secure", "endpoint": up.URL + "/mcp",
+		"remoteTransport": "streamable-http", "auth": map[string]any{"kind": "oauth2"}}, nil)
+	connectOAuth(t, tg, as, "org", "main", "secure", false)
+	if st := as.Stats(); st.Registrations != 1 || st.MetadataFetches != 0 {
+		t.Fatalf("the authorization server: %+v", st)
+	}
+}
+
+func TestTheMetadataDocumentIsUsedOnlyWhereTheServerCanReadIt(t *testing.T) {
+	tests := []struct {
+		origin, issuer string
+		allowLocal     bool
+		want           bool
+	}{
+		{"https://executor.example.com", "https://auth.example.com", false, true},
+		{"http://127.0.0.1:4788", "http://127.0.0.1:9000", true, true},
+		{"http://127.0.0.1:4788", "https://auth.example.com", true, false}, // a remote server cannot read a loopback URL
+		{"http://127.0.0.1:4788", "http://127.0.0.1:9000", false, false},
+		{"http://executor.internal", "http://127.0.0.1:9000", true, false},
+	}
+	for _, tt := range tests {
+		g := &Gateway{cfg: Config{AllowLocalNetwork: tt.allowLocal}}
+		r := httptest.NewRequest("GET", "/", nil).WithContext(WithSite(context.Background(), Site{Origin: tt.origin}))
+		if got := g.metadataDocumentReachable(r, &oauth.Endpoints{Issuer: tt.issuer}); got != tt.want {
+			t.Errorf("origin %s, issuer %s, local network %v: %v, want %v", tt.origin, tt.issuer, tt.allowLocal, got, tt.want)
+		}
 	}
 }

@@ -35,6 +35,11 @@ type Endpoints struct {
 	// authorization_response_iss_parameter_supported (RFC 9207): when set,
 	// CallbackCheck requires iss on the redirect back.
 	IssParameterSupported bool `json:"authorizationResponseIssParameterSupported,omitempty"`
+	// ClientIDMetadataDocuments is the server's
+	// client_id_metadata_document_supported: it takes an https URL as a
+	// client_id and reads the client's metadata from it (CIMD), with no
+	// registration.
+	ClientIDMetadataDocuments bool `json:"clientIdMetadataDocumentSupported,omitempty"`
 }
 
 // DiscoverOptions adjust Discover. The zero value is the production policy.
@@ -63,6 +68,7 @@ type serverMetadata struct {
 	TokenEndpointAuthMethodsSupported          []string `json:"token_endpoint_auth_methods_supported"`
 	CodeChallengeMethodsSupported              []string `json:"code_challenge_methods_supported"`
 	AuthorizationResponseIssParameterSupported bool     `json:"authorization_response_iss_parameter_supported"`
+	ClientIDMetadataDocumentSupported          bool     `json:"client_id_metadata_document_supported"`
 }
 
 // Discover finds the authorization server for a protected resource, such as
@@ -201,14 +207,15 @@ func fetchServerMetadata(ctx context.Context, client *http.Client, issuer string
 			return nil, err
 		}
 		return &Endpoints{
-			Issuer:                   md.Issuer,
-			AuthorizationURL:         md.AuthorizationEndpoint,
-			TokenURL:                 md.TokenEndpoint,
-			RegistrationURL:          md.RegistrationEndpoint,
-			ScopesSupported:          md.ScopesSupported,
-			TokenEndpointAuthMethods: md.TokenEndpointAuthMethodsSupported,
-			CodeChallengeMethods:     md.CodeChallengeMethodsSupported,
-			IssParameterSupported:    md.AuthorizationResponseIssParameterSupported,
+			Issuer:                    md.Issuer,
+			AuthorizationURL:          md.AuthorizationEndpoint,
+			TokenURL:                  md.TokenEndpoint,
+			RegistrationURL:           md.RegistrationEndpoint,
+			ScopesSupported:           md.ScopesSupported,
+			TokenEndpointAuthMethods:  md.TokenEndpointAuthMethodsSupported,
+			CodeChallengeMethods:      md.CodeChallengeMethodsSupported,
+			IssParameterSupported:     md.AuthorizationResponseIssParameterSupported,
+			ClientIDMetadataDocuments: md.ClientIDMetadataDocumentSupported,
 		}, nil
 	}
 	return nil, fmt.Errorf("the authorization server %s publishes no metadata (%s); configure the OAuth endpoints by hand",

@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -63,6 +64,9 @@ func (s *Server) serveMetadata(w http.ResponseWriter) {
 	if s.opts.IssParameter {
 		m["authorization_response_iss_parameter_supported"] = true
 	}
+	if s.opts.ClientMetadataDocuments {
+		m["client_id_metadata_document_supported"] = true
+	}
 	if s.opts.EditMetadata != nil {
 		s.opts.EditMetadata(m)
 	}
@@ -73,6 +77,10 @@ func (s *Server) serveMetadata(w http.ResponseWriter) {
 // always approves (unless Options.DenyConsent).
 func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
+	if err := s.learnClient(q.Get("client_id")); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.stats.LastAuthorization = cloneValues(q)
@@ -362,4 +370,44 @@ func mustPath(raw string) string {
 // the well-known prefix inserted before its path.
 func resourceMetadataPath(resource string) string {
 	return "/.well-known/oauth-protected-resource" + strings.TrimSuffix(mustPath(resource), "/")
+}
+
+// learnClient reads the metadata document of a client_id that is a URL the
+// server does not know yet (Options.ClientMetadataDocuments), and checks it
+// as the draft asks: the document names the same client_id, it is a public
+// client, and it lists its redirect URIs.
+func (s *Server) learnClient(id string) error {
+	if !s.opts.ClientMetadataDocuments || !(strings.HasPrefix(id, "https://") || strings.HasPrefix(id, "http://")) {
+		return nil
+	}
+	s.mu.Lock()
+	known := s.clients[id] != nil
+	s.mu.Unlock()
+	if known {
+		return nil
+	}
+	res, err := http.Get(id)
+	if err != nil {
+		return fmt.Errorf("fetching the client metadata document: %w", err)
+	}
+	defer res.Body.Close()
+	var doc struct {
+		ClientID     string   `json:"client_id"`
+		RedirectURIs []string `json:"redirect_uris"`
+		AuthMethod   string   `json:"token_endpoint_auth_method"`
+	}
+	if res.StatusCode != http.StatusOK || !strings.HasPrefix(res.Header.Get("Content-Type"), "application/json") {
+		return fmt.Errorf("the client metadata document answered %d %s", res.StatusCode, res.Header.Get("Content-Type"))
+	}
+	if err := json.NewDecoder(res.Body).Decode(&doc); err != nil {
+		return fmt.Errorf("the client metadata document: %w", err)
+	}
+	if doc.ClientID != id || len(doc.RedirectURIs) == 0 || doc.AuthMethod != "none" {
+		return fmt.Errorf("the client metadata document does not describe the public client %s: %+v", id, doc)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stats.MetadataFetches++
+	s.clients[id] = &client{id: id, redirectURIs: doc.RedirectURIs}
+	return nil
 }

@@ -88,6 +88,11 @@ type Options struct {
 	// misbehaviour (a javascript: authorization endpoint, a MAC token type,
 	// a huge token, a missing expires_in, …). They run with the server's
 	// lock held: they must not call the Server's methods.
+	// ClientMetadataDocuments advertises client_id_metadata_document_supported
+	// and takes an http(s) URL as a client_id: it reads the client's
+	// metadata document from it at the first authorization request.
+	ClientMetadataDocuments bool
+
 	EditMetadata             func(m map[string]any)
 	EditTokenResponse        func(m map[string]any)
 	EditRegistrationResponse func(m map[string]any)
@@ -124,6 +129,8 @@ type Stats struct {
 	Authorizations int
 	// Registrations counts clients registered through DCR.
 	Registrations int
+	// MetadataFetches counts client ID metadata documents read.
+	MetadataFetches int
 	// TokenRequests counts token requests by grant_type, refused ones
 	// included.
 	TokenRequests map[string]int
