@@ -213,12 +213,116 @@ func (g *Gateway) pause(o *runOptions, code string, res sandbox.Result) (*execut
 	timeout := g.config().approvalTimeout()
 	ex := &execution{ID: o.execution, Principal: o.principal.ID, Session: o.session, Mode: o.mode, Source: o.source, Code: code,
 		Trace: res.Trace, Pending: pc, Status: statusPaused, CreatedAt: now, ExpiresAt: now.Add(timeout), Origin: o.origin, Approved: o.approved}
-	if err := g.store.Update(func(tx store.Tx) error { return tx.PutJSON(store.Executions, ex.ID, ex) }); err != nil {
+	err := g.store.Update(func(tx store.Tx) error {
+		waiting, err := waitingExecutions(tx, ex.Principal, ex.ID, now)
+		if err != nil {
+			return err
+		}
+		if limit := g.maxWaiting(); waiting >= limit {
+			return &userError{http.StatusTooManyRequests, fmt.Sprintf(
+				"%d of your executions already wait for a decision, the most there may be; decide on them (the console's Approvals page) or let them expire, then run this again", limit)}
+		}
+		return tx.PutJSON(store.Executions, ex.ID, ex)
+	})
+	var tooMany *userError
+	if errors.As(err, &tooMany) {
+		g.audit(context.Background(), o.principal, auditRecord{Kind: "call", Address: "tools." + pc.Path, Decision: ActionRequireApproval,
+			Pattern: pc.Pattern, Outcome: "too_many_waiting", ArgsDigest: pc.Hash, Source: o.source, Execution: ex.ID})
+		return nil, tooMany
+	}
+	if err != nil {
 		return nil, fmt.Errorf("saving the paused execution: %w", err)
 	}
+	g.pruneExecutionsNow(now)
 	g.audit(context.Background(), o.principal, auditRecord{Kind: "call", Address: "tools." + pc.Path, Decision: ActionRequireApproval,
 		Pattern: pc.Pattern, Outcome: "paused", ArgsDigest: pc.Hash, Source: o.source, Execution: ex.ID})
 	return ex, nil
+}
+
+// maxWaitingPerPrincipal bounds the executions of one principal that wait
+// for a decision at once. Each holds its code and everything its tool calls
+// returned so far, so an agent pausing in a loop could otherwise fill the
+// database (security.md K13).
+const maxWaitingPerPrincipal = 100
+
+// executionRetention is how long an execution is kept: from its start, or
+// for one still paused from the end of its approval window. Long enough to
+// look into, not forever.
+const executionRetention = 7 * 24 * time.Hour
+
+func (g *Gateway) maxWaiting() int {
+	if n := g.config().maxWaiting; n > 0 {
+		return n
+	}
+	return maxWaitingPerPrincipal
+}
+
+// waitingExecutions counts principal's executions that wait for a decision
+// at now, other than the one with id except.
+func waitingExecutions(tx store.Tx, principal, except string, now time.Time) (int, error) {
+	n := 0
+	err := tx.ForEach(store.Executions, "", func(id string, v []byte) error {
+		var ex struct {
+			Principal string    `json:"principal"`
+			Status    string    `json:"status"`
+			ExpiresAt time.Time `json:"expiresAt"`
+		}
+		if id != except && json.Unmarshal(v, &ex) == nil && ex.Principal == principal && ex.Status == statusPaused && now.Before(ex.ExpiresAt) {
+			n++
+		}
+		return nil
+	})
+	return n, err
+}
+
+// pruneExecutionsNow starts pruneExecutions in the background, at most once
+// an hour.
+func (g *Gateway) pruneExecutionsNow(now time.Time) {
+	last := g.executionsPruned.Load()
+	if now.UnixMilli()-last < time.Hour.Milliseconds() || !g.executionsPruned.CompareAndSwap(last, now.UnixMilli()) {
+		return
+	}
+	go func() {
+		if err := g.pruneExecutions(now); err != nil {
+			g.logger.Error("pruning old executions", "error", err)
+		}
+	}()
+}
+
+// pruneExecutions deletes the executions that settled, or whose approval
+// window closed, more than executionRetention before now.
+func (g *Gateway) pruneExecutions(now time.Time) error {
+	cutoff := now.Add(-executionRetention)
+	return g.store.Update(func(tx store.Tx) error {
+		var old []string
+		err := tx.ForEach(store.Executions, "", func(id string, v []byte) error {
+			var ex struct {
+				Status    string    `json:"status"`
+				CreatedAt time.Time `json:"createdAt"`
+				ExpiresAt time.Time `json:"expiresAt"`
+			}
+			if json.Unmarshal(v, &ex) != nil {
+				return nil
+			}
+			end := ex.CreatedAt
+			if ex.Status == statusPaused {
+				end = ex.ExpiresAt
+			}
+			if end.Before(cutoff) {
+				old = append(old, id)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, id := range old {
+			if err := tx.Delete(store.Executions, id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // loadExecution reads an execution.

@@ -686,3 +686,65 @@ func jsPath(path string) string {
 	}
 	return b.String()
 }
+
+// security.md K13: an agent that pauses in a loop cannot fill the database.
+func TestWaitingExecutionsAreCappedPerPrincipal(t *testing.T) {
+	tg, _ := approvalsFixture(t, Config{maxWaiting: 2})
+	alice, bob := tg.client(t, "alice"), tg.client(t, "bob")
+	alice.initialize()
+	bob.initialize()
+	first := executionID(t, alice.execute(readThenWrite))
+	executionID(t, alice.execute(readThenWrite))
+	r := alice.execute(readThenWrite)
+	if !r.IsError || !strings.Contains(r.text(), "2 of your executions already wait for a decision") {
+		t.Fatalf("a third paused execution: %s", r.text())
+	}
+	executionID(t, bob.execute(readThenWrite)) // another principal's count
+	// A decision frees a place.
+	alice.resume(map[string]any{"executionId": first, "action": "decline"})
+	executionID(t, alice.execute(readThenWrite))
+
+	tg.auditLog.flushNow()
+	var page struct {
+		Items []auditRecord `json:"items"`
+	}
+	tg.api(t, "alice", "GET", "/api/audit?outcome=too_many_waiting", nil, &page)
+	if len(page.Items) != 1 || page.Items[0].Address != "tools.pets.org.main.pets.createPet" {
+		t.Fatalf("the refused pause in the audit log: %+v", page.Items)
+	}
+}
+
+func TestOldExecutionsArePruned(t *testing.T) {
+	tg := newTestGateway(t, Config{})
+	now := time.Now().UTC()
+	day := 24 * time.Hour
+	records := map[string]execution{
+		"old-settled":    {Status: statusSettled, CreatedAt: now.Add(-8 * day), ExpiresAt: now.Add(-8 * day)},
+		"recent-settled": {Status: statusSettled, CreatedAt: now.Add(-6 * day), ExpiresAt: now.Add(-6 * day)},
+		"old-expired":    {Status: statusPaused, CreatedAt: now.Add(-9 * day), ExpiresAt: now.Add(-8 * day)},
+		"recent-expired": {Status: statusPaused, CreatedAt: now.Add(-2 * day), ExpiresAt: now.Add(-day)},
+		"waiting":        {Status: statusPaused, CreatedAt: now.Add(-time.Minute), ExpiresAt: now.Add(time.Minute)},
+	}
+	err := tg.store.Update(func(tx store.Tx) error {
+		for id, ex := range records {
+			ex.ID, ex.Principal = id, "alice"
+			if err := tx.PutJSON(store.Executions, id, ex); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tg.pruneExecutions(now); err != nil {
+		t.Fatal(err)
+	}
+	var left []string
+	_ = tg.store.View(func(tx store.Tx) error {
+		return tx.ForEach(store.Executions, "", func(id string, _ []byte) error { left = append(left, id); return nil })
+	})
+	if fmt.Sprint(left) != "[recent-expired recent-settled waiting]" {
+		t.Fatalf("left after pruning: %v", left)
+	}
+}

@@ -74,7 +74,8 @@ type Config struct {
 	// flooded through the gateway. Zero means no limit.
 	PrincipalRate, ConnectionRate RateLimit
 
-	clock func() time.Time // the rate limits' clock, for tests; time.Now when nil
+	clock      func() time.Time // the rate limits' clock, for tests; time.Now when nil
+	maxWaiting int              // maxWaitingPerPrincipal when zero; for tests
 }
 
 // approvalTimeout is ApprovalTimeout or its default.
@@ -110,7 +111,9 @@ type Gateway struct {
 	oauthRefresh oauth.RefreshGroup
 	records      recordCache // the records of tool calls' connections
 	limits       atomic.Pointer[rateLimits]
-	now          func() time.Time // the rate limits' clock
+	// executionsPruned is when old executions were last pruned (Unix ms).
+	executionsPruned atomic.Int64
+	now              func() time.Time // the rate limits' clock
 }
 
 // New returns a Gateway over cfg.Store.
