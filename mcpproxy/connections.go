@@ -280,6 +280,14 @@ func (g *Gateway) createConnection(ctx context.Context, p Principal, req connect
 	})
 }
 
+// Connections one principal may own, and the organization's: each holds
+// its tools and a sealed credential, so nobody fills the database with
+// them (security.md K13).
+var (
+	maxPersonalConnections = 100
+	maxOrgConnections      = 1000
+)
+
 // insertConnection stores a new connection with its tools, and what
 // putSecrets writes in the same transaction, then lists its tools. A
 // connection created meanwhile under the same name wins: this one is a 409.
@@ -288,6 +296,17 @@ func (g *Gateway) insertConnection(in *Integration, conn *Connection, cat *integ
 	err := g.store.Update(func(tx store.Tx) error {
 		if tx.Get(store.Connections, conn.key()) != nil {
 			return &userError{http.StatusConflict, fmt.Sprintf("connection %s already exists", conn.Address())}
+		}
+		limit, whose := maxOrgConnections, "the organization has"
+		if conn.Owner == OwnerUser {
+			limit, whose = maxPersonalConnections, "you have"
+		}
+		n, err := tx.Count(store.Connections, conn.Owner+"/"+conn.Subject+"/")
+		if err != nil {
+			return err
+		}
+		if n >= limit {
+			return &userError{http.StatusConflict, fmt.Sprintf("%s %d connections, the most there may be; remove one before adding %s", whose, n, conn.Address())}
 		}
 		if err := putSecrets(tx); err != nil {
 			return err

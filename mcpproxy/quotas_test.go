@@ -1,0 +1,41 @@
+package mcpproxy
+
+import (
+	"strings"
+	"testing"
+)
+
+// security.md K13: connections per principal and per organization are
+// bounded.
+func TestConnectionsAreBounded(t *testing.T) {
+	personal, org := maxPersonalConnections, maxOrgConnections
+	maxPersonalConnections, maxOrgConnections = 2, 3
+	t.Cleanup(func() { maxPersonalConnections, maxOrgConnections = personal, org })
+	tg := newTestGateway(t, Config{})
+	up := newPetsUpstream(t)
+	addPets(t, tg, up.URL)
+	add := func(principal, owner, name string) (int, string) {
+		return tg.api(t, principal, "POST", "/api/connections", map[string]any{"owner": owner, "name": name, "integration": "pets", "template": "none"}, nil)
+	}
+	for _, tt := range []struct {
+		principal, owner, name string
+		code                   int
+	}{
+		{"alice", "user", "a1", 200}, {"alice", "user", "a2", 200}, {"alice", "user", "a3", 409},
+		{"bob", "user", "b1", 200}, // someone else's count
+		// addPets made tools.pets.org.main.
+		{"alice", "org", "o1", 200}, {"bob", "org", "o2", 200}, {"alice", "org", "o3", 409},
+	} {
+		code, body := add(tt.principal, tt.owner, tt.name)
+		if code != tt.code || (code == 409 && !strings.Contains(body, "the most there may be")) {
+			t.Fatalf("%s adding %s connection %s: %d %s", tt.principal, tt.owner, tt.name, code, body)
+		}
+	}
+	// Removing one makes room.
+	if code, body := tg.api(t, "alice", "DELETE", "/api/connections/user/pets/a1", nil, nil); code != 200 {
+		t.Fatalf("remove: %d %s", code, body)
+	}
+	if code, body := add("alice", "user", "a3"); code != 200 {
+		t.Fatalf("after removing one: %d %s", code, body)
+	}
+}
