@@ -45,9 +45,9 @@ type oauthClient struct {
 	Dynamic     bool             `json:"dynamic,omitempty"` // registered with RFC 7591
 	// MetadataDocument marks the client whose client_id is this gateway's
 	// client ID metadata document (CIMD): nothing was registered.
-	MetadataDocument bool `json:"metadataDocument,omitempty"`
-	Integration string           `json:"integration,omitempty"`
-	CreatedAt   int64            `json:"createdAt"`
+	MetadataDocument bool   `json:"metadataDocument,omitempty"`
+	Integration      string `json:"integration,omitempty"`
+	CreatedAt        int64  `json:"createdAt"`
 }
 
 func oauthClientKey(owner, subject, slug string) string {
