@@ -123,6 +123,7 @@ func (g *Gateway) handleConfig(w http.ResponseWriter, r *http.Request) {
 		"approvalTimeoutMs": cfg.approvalTimeout().Milliseconds(),
 		"approvalModes":     cfg.approvalModes(),
 		"rateLimits":        map[string]RateLimit{"principal": cfg.PrincipalRate, "connection": cfg.ConnectionRate},
+		"storageBytes":      g.storageBytes(),
 	})
 }
 

@@ -128,6 +128,7 @@ func (a *auditLog) flush() {
 	if a.writes >= 1000 {
 		a.writes = 0
 		a.prune()
+		a.g.checkStorage()
 	}
 }
 

@@ -286,7 +286,30 @@ func (g *Gateway) pruneExecutionsNow(now time.Time) {
 		if err := g.pruneExecutions(now); err != nil {
 			g.logger.Error("pruning old executions", "error", err)
 		}
+		g.checkStorage()
 	}()
+}
+
+// storageAlarm is the size of the database above which the gateway warns,
+// and again each time it has doubled since the last warning (security.md
+// K13): the audit log, executions and tool catalogs are bounded, but an
+// operator should hear of a file that grows anyway.
+var storageAlarm int64 = 1 << 30
+
+// checkStorage logs a warning when the database has grown past the alarm.
+func (g *Gateway) checkStorage() {
+	size := g.storageBytes()
+	if warned := g.storageWarned.Load(); size >= max(storageAlarm, 2*warned) && g.storageWarned.CompareAndSwap(warned, size) {
+		g.logger.Warn("the database file is large; look at what the audit log, executions and integrations hold",
+			"bytes", size, "mib", size>>20)
+	}
+}
+
+// storageBytes is the size of the database file.
+func (g *Gateway) storageBytes() int64 {
+	var size int64
+	_ = g.store.View(func(tx store.Tx) error { size = tx.Size(); return nil })
+	return size
 }
 
 // pruneExecutions deletes the executions that settled, or whose approval

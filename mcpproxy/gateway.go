@@ -113,6 +113,7 @@ type Gateway struct {
 	limits       atomic.Pointer[rateLimits]
 	// executionsPruned is when old executions were last pruned (Unix ms).
 	executionsPruned atomic.Int64
+	storageWarned    atomic.Int64 // the database size last warned about
 	now              func() time.Time // the rate limits' clock
 }
 
@@ -149,6 +150,7 @@ func New(cfg Config) (*Gateway, error) {
 		return nil, fmt.Errorf("loading policies: %w", err)
 	}
 	g.auditLog = newAuditLog(g)
+	g.checkStorage()
 	g.sessions = newSessionRegistry(cfg.Store, cfg.Logger)
 	g.mcp = newMCPEndpoint(g)
 	g.api = g.newAPI()

@@ -1,7 +1,10 @@
 package mcpproxy
 
 import (
+	"bytes"
+	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -37,5 +40,49 @@ func TestConnectionsAreBounded(t *testing.T) {
 	}
 	if code, body := add("alice", "user", "a3"); code != 200 {
 		t.Fatalf("after removing one: %d %s", code, body)
+	}
+}
+
+// lockedBuffer is a bytes.Buffer for a logger that goroutines share.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// security.md K13: a database that grows large is reported, once per
+// doubling.
+func TestALargeDatabaseIsReported(t *testing.T) {
+	var logs lockedBuffer
+	tg := newTestGateway(t, Config{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	size := tg.storageBytes()
+	if size <= 0 {
+		t.Fatalf("storage size %d", size)
+	}
+	var cfg struct {
+		StorageBytes int64 `json:"storageBytes"`
+	}
+	tg.api(t, "alice", "GET", "/api/config", nil, &cfg)
+	if cfg.StorageBytes != size {
+		t.Fatalf("/api/config storageBytes = %d, want %d", cfg.StorageBytes, size)
+	}
+	alarm := storageAlarm
+	storageAlarm = size / 2
+	t.Cleanup(func() { storageAlarm = alarm })
+	tg.checkStorage()
+	tg.checkStorage()
+	if n := strings.Count(logs.String(), "the database file is large"); n != 1 {
+		t.Fatalf("%d warnings, want 1:\n%s", n, logs.String())
 	}
 }

@@ -176,6 +176,9 @@ type Tx interface {
 
 	// Writable reports whether this is an Update transaction.
 	Writable() bool
+	// Size is the size of the database file, in bytes, as this transaction
+	// sees it.
+	Size() int64
 }
 
 // Errors reported by the store. Test for them with errors.Is; the errors

@@ -40,6 +40,8 @@ func SequenceKey(n uint64) string { return fmt.Sprintf("%020d", n) }
 
 func (t *tx) Writable() bool { return t.tx.Writable() }
 
+func (t *tx) Size() int64 { return t.tx.Size() }
+
 // checkBucket validates a caller-supplied bucket name.
 func checkBucket(b Bucket) error {
 	switch {
