@@ -113,7 +113,7 @@ type Gateway struct {
 	limits       atomic.Pointer[rateLimits]
 	// executionsPruned is when old executions were last pruned (Unix ms).
 	executionsPruned atomic.Int64
-	storageWarned    atomic.Int64 // the database size last warned about
+	storageWarned    atomic.Int64     // the database size last warned about
 	now              func() time.Time // the rate limits' clock
 }
 
