@@ -312,8 +312,8 @@ func (g *Gateway) storageBytes() int64 {
 	return size
 }
 
-// pruneExecutions deletes the executions that settled, or whose approval
-// window closed, more than executionRetention before now.
+// pruneExecutions deletes the executions that started, or, still paused,
+// whose approval window closed, more than executionRetention before now.
 func (g *Gateway) pruneExecutions(now time.Time) error {
 	cutoff := now.Add(-executionRetention)
 	return g.store.Update(func(tx store.Tx) error {
