@@ -34,7 +34,7 @@ func init() {
 //     always JSON;
 //   - everything else: the web console (static files, SPA fallback).
 //
-// Every request except the well-known documents must carry a verified
+// Every request except those public documents must carry a verified
 // identity from the configured access provider, or the handler must be in
 // local-administrator mode, which is allowed only on loopback listeners.
 type Handler struct {
