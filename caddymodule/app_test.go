@@ -358,3 +358,26 @@ func TestRateLimitDefaults(t *testing.T) {
 		}
 	}
 }
+
+// security.md L7: a header bomb, one huge header or very many, gets 431
+// before anything of the gateway runs.
+func TestHeaderBombsGet431(t *testing.T) {
+	port := freePort(t)
+	mustRun(t, localSite(filepath.Join(t.TempDir(), "executor.db"), "", "127.0.0.1", port))
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	many := map[string]string{}
+	for i := range 20_000 {
+		many[fmt.Sprintf("X-Many-%05d", i)] = strings.Repeat("v", 60)
+	}
+	for name, h := range map[string]map[string]string{
+		"one huge header": {"X-Huge": strings.Repeat("a", 2<<20)},
+		"many headers":    many,
+	} {
+		if res := do(t, "POST", base+"/mcp", h, "{}"); res.status != 431 {
+			t.Errorf("%s: %d %s", name, res.status, res.body)
+		}
+	}
+	if res := do(t, "GET", base+"/api/config", nil, ""); res.status != 200 {
+		t.Fatalf("the gateway after the bombs: %d", res.status)
+	}
+}

@@ -89,6 +89,41 @@ func duplicateKey(body []byte) (string, bool) {
 	return "", false
 }
 
+// maxMessageValues caps the JSON values (objects, arrays, strings, numbers,
+// literals) in one MCP message: no message this endpoint takes needs many,
+// and a 4 MiB body of 10^6 tiny array elements costs every JSON decoder
+// behind it tens of MB (security.md L9).
+const maxMessageValues = 100_000
+
+// jsonValues counts the values in body, which must be valid JSON, up to
+// limit: one for the top-level value, and one for each array element and
+// object member.
+func jsonValues(body []byte, limit int) int {
+	n := 1
+	for i := 0; i < len(body) && n < limit; i++ {
+		switch body[i] {
+		case ',':
+			n++
+		case '[', '{':
+			// The first element or member, if there is one.
+			j := i + 1
+			for j < len(body) && (body[j] == ' ' || body[j] == '\t' || body[j] == '\n' || body[j] == '\r') {
+				j++
+			}
+			if j < len(body) && body[j] != ']' && body[j] != '}' {
+				n++
+			}
+		case '"':
+			for i++; body[i] != '"'; i++ {
+				if body[i] == '\\' {
+					i++
+				}
+			}
+		}
+	}
+	return n
+}
+
 // foldName returns a form of name such that foldName(x) == foldName(y)
 // exactly when bytes.EqualFold(x, y), as encoding/json folds field names.
 func foldName(name []byte) []byte {

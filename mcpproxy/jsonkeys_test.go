@@ -69,6 +69,9 @@ func FuzzDuplicateKey(f *testing.F) {
 		if want := referenceDuplicate(t, body); got != want {
 			t.Fatalf("duplicateKey(%q) = %v, the reference says %v", body, got, want)
 		}
+		if got, want := jsonValues(body, 1<<30), referenceValues(t, body); got != want {
+			t.Fatalf("jsonValues(%q) = %d, the reference says %d", body, got, want)
+		}
 	})
 }
 
@@ -119,5 +122,87 @@ func referenceDuplicate(t testing.TB, body []byte) bool {
 		if top != nil && top.object {
 			top.expect = true
 		}
+	}
+}
+
+// referenceValues counts the values of body with json.Decoder.Token: every
+// scalar and every opening delimiter, object keys left out.
+func referenceValues(t testing.TB, body []byte) int {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	type frame struct{ object, key bool } // key: the next string is a key
+	var stack []*frame
+	n := 0
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			return n
+		}
+		if err != nil {
+			t.Fatalf("reference: %v", err)
+		}
+		var top *frame
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		if d, ok := tok.(json.Delim); ok {
+			if d == '}' || d == ']' {
+				stack = stack[:len(stack)-1]
+				if len(stack) > 0 && stack[len(stack)-1].object {
+					stack[len(stack)-1].key = true
+				}
+				continue
+			}
+			n++
+			stack = append(stack, &frame{object: d == '{', key: d == '{'})
+			continue
+		}
+		if _, isString := tok.(string); isString && top != nil && top.object && top.key {
+			top.key = false
+			continue
+		}
+		n++
+		if top != nil && top.object {
+			top.key = true
+		}
+	}
+}
+
+func TestJSONValues(t *testing.T) {
+	tests := []struct {
+		body string
+		want int
+	}{
+		{`1`, 1},
+		{`[]`, 1},
+		{`{}`, 1},
+		{`[1]`, 2},
+		{`[ 1 , 2 ]`, 3},
+		{`{"a":[1,2],"b":{}}`, 5},
+		{`{"a":"x,[{y"}`, 2},
+		{`["\"",","]`, 3},
+		{`[[],[[]], {} ]`, 5},
+	}
+	for _, tt := range tests {
+		if got := jsonValues([]byte(tt.body), 1000); got != tt.want {
+			t.Errorf("jsonValues(%s) = %d, want %d", tt.body, got, tt.want)
+		}
+	}
+	if got := jsonValues([]byte(`[1,2,3,4,5,6]`), 3); got != 3 {
+		t.Errorf("the count stops at the limit: %d", got)
+	}
+}
+
+// security.md L9: a message of a million tiny values is refused before any
+// decoder builds it.
+func TestAMessageOfAMillionValuesIsRefused(t *testing.T) {
+	big := `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"execute","arguments":{"code":"return 1","x":[` +
+		strings.Repeat("0,", 1_000_000) + `0]}}}`
+	if _, _, p := inspectMessage([]byte(big)); p == nil || !strings.Contains(p.msg, "more than 100000 JSON values") {
+		t.Fatalf("inspectMessage: %+v", p)
+	}
+	small := `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"execute","arguments":{"code":"return [` + strings.Repeat("0,", 50_000) + `0]"}}}`
+	if _, _, p := inspectMessage([]byte(small)); p != nil {
+		t.Fatalf("a long code string is one value: %+v", p)
 	}
 }

@@ -245,6 +245,9 @@ func inspectMessage(body []byte) (method string, modern bool, problem *rpcProble
 	if !json.Valid(body) {
 		return "", false, &rpcProblem{mcp.PARSE_ERROR, "Parse error: the body is not valid JSON"}
 	}
+	if n := jsonValues(body, maxMessageValues+1); n > maxMessageValues {
+		return "", false, &rpcProblem{mcp.INVALID_REQUEST, fmt.Sprintf("Invalid Request: the message holds more than %d JSON values", maxMessageValues)}
+	}
 	if key, dup := duplicateKey(body); dup {
 		return "", false, &rpcProblem{mcp.INVALID_REQUEST, "Invalid Request: duplicate key " + strconv.Quote(key)}
 	}
