@@ -528,6 +528,7 @@ func TestConnectWithOAuthSignIn(t *testing.T) {
 	// connection signs in again under the same address, with the OAuth app
 	// it was registered with.
 	as.ExpireAll()
+	tb.screenshot("connection-sign-in-again")
 	tb.clickText("Sign in again")
 	tb.do(tb.waitJS(`location.pathname === "/api/oauth/callback" && document.readyState === "complete"`))
 	if got := eval[string](tb, `document.body.innerText`); !strings.Contains(got, "tools.oauthstore.org.main is signed in again") {
