@@ -135,6 +135,22 @@ func TestTransportHygiene(t *testing.T) {
 		{"a compressed body is refused, never decompressed", func(c *mcpClient) { c.headers["Content-Encoding"] = "gzip" }, "\x1f\x8b\x08\x00\x00\x00\x00\x00", 415, "Content-Encoding"},
 		{"resources/read is not offered", nil, `{"jsonrpc":"2.0","id":1,"method":"resources/read","params":{"uri":"file:///etc/passwd"}}`, 200, "-32601"},
 		{"prompts/get is not offered", nil, `{"jsonrpc":"2.0","id":1,"method":"prompts/get","params":{"name":"x"}}`, 200, "-32601"},
+		// security.md D5–D7, D10, D12, D13, D21.
+		{"invalid UTF-8 is a parse error", nil, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\",\"x\":\"\xff\xfe\"}", 400, "-32700"},
+		{"a lone surrogate is a parse error", nil, `{"jsonrpc":"2.0","id":1,"method":"tools/list","x":"\ud800"}`, 400, "-32700"},
+		{"nesting 100,000 deep is refused", nil, `{"jsonrpc":"2.0","id":1,"method":"tools/list","x":` + strings.Repeat("[", 100_000) + strings.Repeat("]", 100_000) + `}`, 400, "-32700"},
+		{"an object id is invalid", nil, `{"jsonrpc":"2.0","id":{"a":1},"method":"tools/list"}`, 400, "-32600"},
+		{"an id of 1e999 is invalid", nil, `{"jsonrpc":"2.0","id":1e999,"method":"tools/list"}`, 400, "-32600"},
+		{"an id past 2^53, which a float64 rounds, is invalid", nil, `{"jsonrpc":"2.0","id":9223372036854775807,"method":"tools/list"}`, 400, "-32600"},
+		{"an id of -0 is invalid", nil, `{"jsonrpc":"2.0","id":-0,"method":"tools/list"}`, 400, "-32600"},
+		{"an id of 2^53 is echoed as sent", nil, `{"jsonrpc":"2.0","id":9007199254740992,"method":"tools/list"}`, 200, `"id":9007199254740992`},
+		{"a string id is echoed as sent", nil, `{"jsonrpc":"2.0","id":"a\u00e9b","method":"tools/list"}`, 200, `"id":"aéb"`},
+		{"a notification is 202 with no body", nil, `{"jsonrpc":"2.0","method":"notifications/initialized"}`, 202, ""},
+		{"an Accept without JSON or SSE is refused", func(c *mcpClient) { c.headers["Accept"] = "text/html" }, `{"jsonrpc":"2.0","id":1,"method":"tools/list"}`, 406, ""},
+		{"a text/plain body is 415", func(c *mcpClient) { c.headers["Content-Type"] = "text/plain" }, `{"jsonrpc":"2.0","id":1,"method":"tools/list"}`, 415, "Content-Type"},
+		{"a form body is 415", func(c *mcpClient) { c.headers["Content-Type"] = "application/x-www-form-urlencoded" }, `a=1`, 415, "Content-Type"},
+		{"a non-ASCII session id is 400", func(c *mcpClient) { c.session = "séance" }, `{"jsonrpc":"2.0","id":1,"method":"tools/list"}`, 400, "Mcp-Session-Id"},
+		{"a session id over 256 bytes is 400", func(c *mcpClient) { c.session = strings.Repeat("a", 257) }, `{"jsonrpc":"2.0","id":1,"method":"tools/list"}`, 400, "Mcp-Session-Id"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

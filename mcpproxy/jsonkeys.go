@@ -3,6 +3,7 @@ package mcpproxy
 import (
 	"bytes"
 	"encoding/json"
+	"strconv"
 	"unicode"
 	"unicode/utf8"
 )
@@ -122,6 +123,72 @@ func jsonValues(body []byte, limit int) int {
 		}
 	}
 	return n
+}
+
+// validUnicode reports whether body, valid JSON, is valid UTF-8 and escapes
+// no lone UTF-16 surrogate (security.md D5).
+func validUnicode(body []byte) bool {
+	if !utf8.Valid(body) {
+		return false
+	}
+	for i := 0; i+5 < len(body); i++ {
+		if body[i] != '\\' {
+			continue
+		}
+		if body[i+1] != 'u' {
+			i++ // an escaped character: skip it, so that \\u is not read as \u
+			continue
+		}
+		r := hexRune(body[i+2 : i+6])
+		switch {
+		case r >= 0xD800 && r <= 0xDBFF:
+			if i+11 >= len(body) || body[i+6] != '\\' || body[i+7] != 'u' {
+				return false
+			}
+			if low := hexRune(body[i+8 : i+12]); low < 0xDC00 || low > 0xDFFF {
+				return false
+			}
+			i += 11
+		case r >= 0xDC00 && r <= 0xDFFF:
+			return false
+		default:
+			i += 5
+		}
+	}
+	return true
+}
+
+// hexRune reads four hex digits (valid JSON has them after \u).
+func hexRune(h []byte) rune {
+	var r rune
+	for _, c := range h {
+		switch {
+		case c >= '0' && c <= '9':
+			r = r<<4 | rune(c-'0')
+		case c >= 'a' && c <= 'f':
+			r = r<<4 | rune(c-'a'+10)
+		default:
+			r = r<<4 | rune(c-'A'+10)
+		}
+	}
+	return r
+}
+
+// validID reports whether a JSON-RPC id is one that survives a round trip
+// through any decoder: a string, or an integer JavaScript can hold exactly
+// (security.md D7). mcp-go reads numeric ids as float64, so 2^63 came back
+// as 9223372036854775808 rounded; fractions, exponents, -0, null, objects
+// and arrays are not ids MCP allows.
+func validID(id json.RawMessage) bool {
+	switch s := string(id); {
+	case s[0] == '"':
+		return true
+	case s == "-0":
+		return false
+	default:
+		n, err := strconv.ParseInt(s, 10, 64)
+		return err == nil && n >= -(1<<53) && n <= 1<<53
+	}
 }
 
 // foldName returns a form of name such that foldName(x) == foldName(y)

@@ -206,3 +206,29 @@ func TestAMessageOfAMillionValuesIsRefused(t *testing.T) {
 		t.Fatalf("a long code string is one value: %+v", p)
 	}
 }
+
+func TestValidUnicodeAndIDs(t *testing.T) {
+	for body, want := range map[string]bool{
+		`"plain"`:                    true,
+		`"é \u00e9 \ud83d\ude00"`:    true,
+		`"\\ud800"`:                  true, // an escaped backslash, then text
+		`"\ud800"`:                   false,
+		`"\udc00"`:                   false,
+		`"\ud800\u0041"`:             false,
+		`"\ud800x"`:                  false,
+		"\"\xff\"":                   false,
+		`{"a":"\uD83D\uDE00","b":1}`: true,
+	} {
+		if got := validUnicode([]byte(body)); got != want {
+			t.Errorf("validUnicode(%s) = %v, want %v", body, got, want)
+		}
+	}
+	for id, want := range map[string]bool{
+		`1`: true, `0`: true, `-7`: true, `"x"`: true, `9007199254740992`: true, `-9007199254740992`: true,
+		`9007199254740993`: false, `1.5`: false, `1e3`: false, `-0`: false, `null`: false, `{}`: false, `[]`: false, `true`: false,
+	} {
+		if got := validID(json.RawMessage(id)); got != want {
+			t.Errorf("validID(%s) = %v, want %v", id, got, want)
+		}
+	}
+}

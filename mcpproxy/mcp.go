@@ -102,6 +102,11 @@ func (e *mcpEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	switch r.Method {
 	case http.MethodPost:
+		if !acceptsMCP(r.Header.Values("Accept")) {
+			WriteRPCError(w, http.StatusNotAcceptable, mcp.INVALID_REQUEST,
+				"Not Acceptable: the Accept header must allow application/json and text/event-stream")
+			return
+		}
 		body, ok := readMCPBody(w, r)
 		if !ok {
 			return
@@ -205,6 +210,25 @@ func validSessionIDSyntax(s string) bool {
 	return true
 }
 
+// acceptsMCP reports whether a POST's Accept header allows what the
+// endpoint answers with, JSON or an event stream (security.md D12). A
+// request without one accepts anything.
+func acceptsMCP(accept []string) bool {
+	if len(accept) == 0 {
+		return true
+	}
+	for _, v := range accept {
+		for _, part := range strings.Split(v, ",") {
+			media, _, _ := strings.Cut(strings.TrimSpace(part), ";")
+			switch strings.ToLower(strings.TrimSpace(media)) {
+			case "application/json", "text/event-stream", "application/*", "text/*", "*/*":
+				return true
+			}
+		}
+	}
+	return false
+}
+
 func readMCPBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(strings.ToLower(strings.TrimSpace(ct)), "application/json") {
 		WriteRPCError(w, http.StatusUnsupportedMediaType, mcp.INVALID_REQUEST, "Unsupported Media Type: Content-Type must be application/json")
@@ -245,6 +269,11 @@ func inspectMessage(body []byte) (method string, modern bool, problem *rpcProble
 	if !json.Valid(body) {
 		return "", false, &rpcProblem{mcp.PARSE_ERROR, "Parse error: the body is not valid JSON"}
 	}
+	if !validUnicode(body) {
+		// Decoders replace these with U+FFFD, each at its own discretion:
+		// two readers of one message could see different text.
+		return "", false, &rpcProblem{mcp.PARSE_ERROR, "Parse error: the body is not valid UTF-8, or escapes a lone UTF-16 surrogate"}
+	}
 	if n := jsonValues(body, maxMessageValues+1); n > maxMessageValues {
 		return "", false, &rpcProblem{mcp.INVALID_REQUEST, fmt.Sprintf("Invalid Request: the message holds more than %d JSON values", maxMessageValues)}
 	}
@@ -253,6 +282,7 @@ func inspectMessage(body []byte) (method string, modern bool, problem *rpcProble
 	}
 	var msg struct {
 		JSONRPC string          `json:"jsonrpc"`
+		ID      json.RawMessage `json:"id"`
 		Method  json.RawMessage `json:"method"`
 		Params  *struct {
 			Meta struct {
@@ -265,6 +295,9 @@ func inspectMessage(body []byte) (method string, modern bool, problem *rpcProble
 	}
 	if msg.JSONRPC != "2.0" {
 		return "", false, &rpcProblem{mcp.INVALID_REQUEST, `Invalid Request: "jsonrpc" must be "2.0"`}
+	}
+	if len(msg.ID) > 0 && !validID(msg.ID) {
+		return "", false, &rpcProblem{mcp.INVALID_REQUEST, `Invalid Request: "id" must be a string or an integer between -2^53 and 2^53`}
 	}
 	if len(msg.Method) > 0 {
 		if err := json.Unmarshal(msg.Method, &method); err != nil {
