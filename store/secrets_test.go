@@ -88,6 +88,10 @@ func TestTheDatabaseFileHoldsNoPlaintextSecret(t *testing.T) {
 	if bytes.Contains(raw, []byte(sentinel)) {
 		t.Error("the sentinel secret appears in the database file")
 	}
+	// security.md I8: nor does the key they are sealed under.
+	if bytes.Contains(raw, []byte(testKey)) {
+		t.Error("the secret key appears in the database file")
+	}
 }
 
 func TestAbsentSecretsAreErrNotFound(t *testing.T) {
