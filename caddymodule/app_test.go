@@ -3,6 +3,8 @@ package caddymodule
 import (
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -239,7 +241,8 @@ func TestConsoleAndAPIResponsesAreHardened(t *testing.T) {
 	for _, path := range []string{"/", "/integrations", "/assets/app.js", "/api/account/me", "/api/nothing-here"} {
 		res := do(t, "GET", base+path, nil, "")
 		h := res.header
-		if h.Get("X-Content-Type-Options") != "nosniff" || h.Get("X-Frame-Options") != "DENY" || h.Get("Referrer-Policy") != "no-referrer" {
+		if h.Get("X-Content-Type-Options") != "nosniff" || h.Get("X-Frame-Options") != "DENY" || h.Get("Referrer-Policy") != "no-referrer" ||
+			!strings.Contains(h.Get("Permissions-Policy"), "camera=()") || h.Get("Strict-Transport-Security") != "" {
 			t.Errorf("%s: nosniff %q, X-Frame-Options %q, Referrer-Policy %q", path, h.Get("X-Content-Type-Options"), h.Get("X-Frame-Options"), h.Get("Referrer-Policy"))
 		}
 		if h.Get("Content-Type") == "" {
@@ -379,5 +382,50 @@ func TestHeaderBombsGet431(t *testing.T) {
 	}
 	if res := do(t, "GET", base+"/api/config", nil, ""); res.status != 200 {
 		t.Fatalf("the gateway after the bombs: %d", res.status)
+	}
+}
+
+// security.md L2, L3: with the timeouts of deploy/Caddyfile.access (here a
+// second each), a client that stalls in its headers or its body is cut off.
+func TestSlowClientsAreCutOff(t *testing.T) {
+	port := freePort(t)
+	storage := filepath.Join(t.TempDir(), "executor.db")
+	mustRun(t, fmt.Sprintf(`{
+	admin off
+	persist_config off
+	servers {
+		timeouts {
+			read_header 1s
+			read_body 1s
+		}
+	}
+	executor {
+		storage %s
+	}
+}
+http://127.0.0.1:%d {
+	bind 127.0.0.1
+	executor {
+		access local
+	}
+}`, storage, port))
+	for name, partial := range map[string]string{
+		"headers": "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n",
+		"body":    "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"jsonrpc\"",
+	} {
+		conn, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := conn.Write([]byte(partial)); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		_, _ = io.Copy(io.Discard, conn) // until the server closes the connection
+		conn.Close()
+		if d := time.Since(start); d > 5*time.Second {
+			t.Errorf("a client stalled in its %s held the connection for %v", name, d)
+		}
 	}
 }

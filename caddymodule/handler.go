@@ -219,7 +219,7 @@ func (h *Handler) Cleanup() error {
 // ServeHTTP routes the request after establishing who is calling.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
 	stripIdentityHeaders(r.Header)
-	setSecurityHeaders(w.Header())
+	setSecurityHeaders(w.Header(), r.TLS != nil)
 	p := cleanPath(r.URL.Path)
 
 	if h.wellKnown.matches(p) {
@@ -381,10 +381,18 @@ func stripIdentityHeaders(h http.Header) {
 	}
 }
 
-func setSecurityHeaders(h http.Header) {
+func setSecurityHeaders(h http.Header, overTLS bool) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("X-Frame-Options", "DENY")
+	// The console needs no camera, microphone, location or payment, nor
+	// should anything framed or injected into it (security.md J12).
+	h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=(), usb=(), interest-cohort=()")
+	if overTLS {
+		// Where Caddy terminates TLS itself; behind Cloudflare the edge
+		// sets its own.
+		h.Set("Strict-Transport-Security", "max-age=31536000")
+	}
 }
 
 // flushWriter exposes Flush on Caddy's wrapped response writer, which only

@@ -364,3 +364,17 @@ func TestCatchAllProductionSiteNeedsPublicOrigin(t *testing.T) {
 		t.Fatalf("POST to the client metadata document without a token: %d %s", res.status, res.body)
 	}
 }
+
+// security.md J12: HSTS only where this server speaks TLS itself.
+func TestSecurityHeadersAddHSTSOverTLS(t *testing.T) {
+	for _, overTLS := range []bool{false, true} {
+		h := http.Header{}
+		setSecurityHeaders(h, overTLS)
+		if got := h.Get("Strict-Transport-Security"); (got != "") != overTLS {
+			t.Errorf("over TLS %v: Strict-Transport-Security %q", overTLS, got)
+		}
+		if h.Get("Permissions-Policy") == "" || h.Get("X-Content-Type-Options") != "nosniff" {
+			t.Errorf("over TLS %v: %v", overTLS, h)
+		}
+	}
+}

@@ -24,6 +24,9 @@ func TestPatternGrammar(t *testing.T) {
 		"pets. x":      "white space",
 		"**":           "partial wildcard",
 		"pets.*suffix": "partial wildcard",
+		// security.md L10: patterns are matched segment by segment (no
+		// regular expressions), and their length is capped.
+		strings.Repeat("a.", 300) + "b": "longer than 512 characters",
 	}
 	for p, want := range invalid {
 		_, err := ParsePattern(p)
