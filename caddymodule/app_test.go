@@ -363,7 +363,7 @@ func TestRateLimitDefaults(t *testing.T) {
 }
 
 // security.md L7: a header bomb, one huge header or very many, gets 431
-// before anything of the gateway runs.
+// before anything of the gateway runs; an overlong URI gets 414.
 func TestHeaderBombsGet431(t *testing.T) {
 	port := freePort(t)
 	mustRun(t, localSite(filepath.Join(t.TempDir(), "executor.db"), "", "127.0.0.1", port))
@@ -378,6 +378,17 @@ func TestHeaderBombsGet431(t *testing.T) {
 	} {
 		if res := do(t, "POST", base+"/mcp", h, "{}"); res.status != 431 {
 			t.Errorf("%s: %d %s", name, res.status, res.body)
+		}
+	}
+	// security.md C7: an overlong query, on a public document or anywhere.
+	// The server refuses 100 KB before the gateway sees it (431); the
+	// gateway refuses anything over 8 KB that gets through (414).
+	for _, path := range []string{"/.well-known/oauth-protected-resource", "/mcp", "/api/config"} {
+		if res := do(t, "GET", base+path+"?q="+strings.Repeat("x", 100<<10), nil, ""); res.status != 431 && res.status != 414 {
+			t.Errorf("a 100 KB query on %s: %d", path, res.status)
+		}
+		if res := do(t, "GET", base+path+"?q="+strings.Repeat("x", 9<<10), nil, ""); res.status != 414 {
+			t.Errorf("a 9 KB query on %s: %d", path, res.status)
 		}
 	}
 	if res := do(t, "GET", base+"/api/config", nil, ""); res.status != 200 {

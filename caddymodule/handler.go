@@ -220,6 +220,11 @@ func (h *Handler) Cleanup() error {
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
 	stripIdentityHeaders(r.Header)
 	setSecurityHeaders(w.Header(), r.TLS != nil)
+	if len(r.RequestURI) > maxRequestURI {
+		// No address of the gateway is anywhere near this long (security.md C7).
+		http.Error(w, "URI Too Long", http.StatusRequestURITooLong)
+		return nil
+	}
 	p := cleanPath(r.URL.Path)
 
 	if h.wellKnown.matches(p) {
@@ -380,6 +385,9 @@ func stripIdentityHeaders(h http.Header) {
 		}
 	}
 }
+
+// maxRequestURI caps a request's path and query, in bytes.
+const maxRequestURI = 8 << 10
 
 func setSecurityHeaders(h http.Header, overTLS bool) {
 	h.Set("X-Content-Type-Options", "nosniff")
