@@ -218,6 +218,47 @@ func (h *Handler) Cleanup() error {
 
 // ServeHTTP routes the request after establishing who is calling.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
+	tracked := &wroteHeader{ResponseWriter: w}
+	defer recoverPanic(h.logger, tracked, r)
+	return h.serve(tracked, r)
+}
+
+// wroteHeader notes whether the response has begun.
+type wroteHeader struct {
+	http.ResponseWriter
+	started bool
+}
+
+func (w *wroteHeader) WriteHeader(code int) { w.started = true; w.ResponseWriter.WriteHeader(code) }
+func (w *wroteHeader) Write(b []byte) (int, error) {
+	w.started = true
+	return w.ResponseWriter.Write(b)
+}
+func (w *wroteHeader) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// recoverPanic turns a panic while serving r into a generic 500 (security.md
+// I6): the stack goes to the log, with the method and path but nothing else
+// of the request, and the client learns nothing. Go's server would instead
+// log the panic and cut the connection without an answer.
+// http.ErrAbortHandler is let through: it is how a handler aborts on purpose.
+func recoverPanic(log *zap.Logger, w *wroteHeader, r *http.Request) {
+	p := recover()
+	if p == nil {
+		return
+	}
+	if p == http.ErrAbortHandler {
+		panic(p)
+	}
+	log.Error("panic while serving a request", zap.String("method", r.Method), zap.String("path", r.URL.Path),
+		zap.Any("panic", p), zap.Stack("stack"))
+	if !w.started {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusInternalServerError)
+		_, _ = w.Write([]byte(`{"error":"internal error"}` + "\n"))
+	}
+}
+
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request) error {
 	stripIdentityHeaders(r.Header)
 	setSecurityHeaders(w.Header(), r.TLS != nil)
 	if len(r.RequestURI) > maxRequestURI {

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 const (
@@ -377,4 +379,51 @@ func TestSecurityHeadersAddHSTSOverTLS(t *testing.T) {
 			t.Errorf("over TLS %v: %v", overTLS, h)
 		}
 	}
+}
+
+// security.md I6: a panic while serving is a generic 500; the stack goes to
+// the log with the method and path, never the query or the panic's text to
+// the client.
+func TestAPanicIsAGeneric500(t *testing.T) {
+	core, logs := observer.New(zap.ErrorLevel)
+	serve := func(handler func(w http.ResponseWriter)) *httptest.ResponseRecorder {
+		rec := httptest.NewRecorder()
+		w := &wroteHeader{ResponseWriter: rec}
+		func() {
+			defer recoverPanic(zap.New(core), w, httptest.NewRequest("POST", "/api/things?token=SECRET-in-query", nil))
+			handler(w)
+		}()
+		return rec
+	}
+
+	rec := serve(func(http.ResponseWriter) { panic("boom: SECRET-in-panic") })
+	if rec.Code != 500 || rec.Body.String() != "{\"error\":\"internal error\"}\n" {
+		t.Fatalf("the answer: %d %q", rec.Code, rec.Body.String())
+	}
+	entries := logs.TakeAll()
+	if len(entries) != 1 || entries[0].ContextMap()["path"] != "/api/things" || entries[0].ContextMap()["stack"] == nil {
+		t.Fatalf("the log: %+v", entries)
+	}
+	if strings.Contains(fmt.Sprint(entries[0].ContextMap()), "SECRET-in-query") {
+		t.Fatal("the log holds the query")
+	}
+
+	// A response already begun is left alone.
+	rec = serve(func(w http.ResponseWriter) {
+		w.WriteHeader(202)
+		_, _ = w.Write([]byte("partial"))
+		panic("late")
+	})
+	if rec.Code != 202 || rec.Body.String() != "partial" {
+		t.Fatalf("after a begun response: %d %q", rec.Code, rec.Body.String())
+	}
+
+	// http.ErrAbortHandler still aborts.
+	defer func() {
+		if p := recover(); p != http.ErrAbortHandler {
+			t.Fatalf("recovered %v, want http.ErrAbortHandler", p)
+		}
+	}()
+	serve(func(http.ResponseWriter) { panic(http.ErrAbortHandler) })
+	t.Fatal("ErrAbortHandler was swallowed")
 }
