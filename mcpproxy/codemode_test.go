@@ -3,6 +3,7 @@ package mcpproxy
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"strings"
 	"sync"
 	"testing"
@@ -39,6 +40,23 @@ func TestInitializeOnEverySupportedProtocolVersion(t *testing.T) {
 			t.Fatal("a 2026-07-28 request got a session id")
 		}
 	})
+	// security.md D23: Mcp-Method and Mcp-Name headers that contradict the
+	// body are refused (mcp-go checks them), so no layer can act on one and
+	// run the other.
+	for _, lie := range []map[string]string{
+		{"Mcp-Method": "tools/list", "Mcp-Name": "execute"},
+		{"Mcp-Method": "tools/call", "Mcp-Name": "skills"},
+	} {
+		t.Run("2026-07-28 headers that contradict the body: "+fmt.Sprint(lie), func(t *testing.T) {
+			c := tg.client(t, "alice")
+			c.headers["Mcp-Protocol-Version"] = "2026-07-28"
+			maps.Copy(c.headers, lie)
+			res := c.post(`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"execute","arguments":{"code":"return 40+2"},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}`)
+			if res.status != 400 || !strings.Contains(res.raw, "header mismatch") || strings.Contains(res.raw, `"result"`) {
+				t.Fatalf("a tools/call of execute under lying headers: %d %s", res.status, res.raw)
+			}
+		})
+	}
 }
 
 func TestToolsListMatchesTheReferenceSchemas(t *testing.T) {

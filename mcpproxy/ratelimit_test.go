@@ -137,7 +137,12 @@ func TestMCPToolCallFloodGets429WithRetryAfter(t *testing.T) {
 	if res := c.execute("return 1"); res.text() != "1" {
 		t.Fatalf("first execute: %s", res.text())
 	}
+	// security.md B4: the bucket is the principal's, whatever address the
+	// request claims to come from.
+	c.headers["X-Forwarded-For"], c.headers["Cf-Connecting-Ip"] = "203.0.113.7", "203.0.113.8"
 	res := c.call("tools/call", map[string]any{"name": "execute", "arguments": map[string]any{"code": "return 2"}})
+	delete(c.headers, "X-Forwarded-For")
+	delete(c.headers, "Cf-Connecting-Ip")
 	if res.status != 429 || res.header.Get("Retry-After") != "2" || res.Error == nil || !strings.Contains(res.Error.Message, "Too Many Requests") {
 		t.Fatalf("second execute: %d Retry-After %q %s", res.status, res.header.Get("Retry-After"), res.raw)
 	}
