@@ -82,6 +82,13 @@ func TestAccessTokensThroughTheHandlerChain(t *testing.T) {
 		{"a blank header is 401", "/api/account/me", "GET", map[string]string{"Cf-Access-Jwt-Assertion": "   "}, "", 401, "Unauthorized"},
 		{"garbage is 401", "/api/account/me", "GET", map[string]string{"Cf-Access-Jwt-Assertion": "e30.e30.e30"}, "", 401, "Unauthorized"},
 		{"the CF_Authorization cookie alone is 401", "/api/account/me", "GET", map[string]string{"Cookie": "CF_Authorization=" + valid}, "", 401, "Unauthorized"},
+		// security.md A22: the header decides; a cookie for someone else changes nothing.
+		{"a header for Bob and a cookie for Mallory are Bob", "/api/account/me", "GET", map[string]string{"Cf-Access-Jwt-Assertion": valid,
+			"Cookie": "CF_Authorization=" + f.sign(f.claims(consoleAUD, map[string]any{"sub": "user-mallory", "email": "mallory@example.com"}), nil)}, "", 200, `"id":"user-bob"`},
+		// security.md B12: naming the token header as hop-by-hop neither
+		// removes it before the check nor lets a request without it in.
+		{"Connection: Cf-Access-Jwt-Assertion with the token is still Bob", "/api/account/me", "GET", map[string]string{"Cf-Access-Jwt-Assertion": valid, "Connection": "Cf-Access-Jwt-Assertion"}, "", 200, `"id":"user-bob"`},
+		{"Connection: Cf-Access-Jwt-Assertion without the token is 401", "/api/account/me", "GET", map[string]string{"Connection": "Cf-Access-Jwt-Assertion"}, "", 401, "Unauthorized"},
 		{"a token in the query string is 401", "/api/account/me?token=" + valid + "&CF_Authorization=" + valid, "GET", nil, "", 401, "Unauthorized"},
 		{"alg none is 401", "/api/account/me", "GET", map[string]string{"Cf-Access-Jwt-Assertion": strings.Join(strings.Split(f.sign(f.claims(consoleAUD, nil), map[string]any{"alg": "none"}), ".")[:2], ".") + "."}, "", 401, "Unauthorized"},
 		{"HS256 is 401", "/api/account/me", "GET", map[string]string{"Cf-Access-Jwt-Assertion": hs256()}, "", 401, "Unauthorized"},
@@ -179,6 +186,10 @@ func TestAccessTokensThroughTheHandlerChain(t *testing.T) {
 		_ = json.Unmarshal([]byte(res.body), &doc)
 		if doc["resource"] != base+"/mcp" {
 			t.Fatalf("resource = %v, want %s/mcp", doc["resource"], base)
+		}
+		// security.md C1: public, and it sets nothing.
+		if res.header.Get("Set-Cookie") != "" || res.status != 200 {
+			t.Fatalf("the public document: %d, Set-Cookie %q", res.status, res.header.Get("Set-Cookie"))
 		}
 	})
 }
