@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -397,7 +398,8 @@ func TestHeaderBombsGet431(t *testing.T) {
 }
 
 // security.md L2, L3: with the timeouts of deploy/Caddyfile.access (here a
-// second each), a client that stalls in its headers or its body is cut off.
+// second each), a client that stalls in its headers or its body is cut off;
+// and (B11) ambiguous framing is a 400.
 func TestSlowClientsAreCutOff(t *testing.T) {
 	port := freePort(t)
 	storage := filepath.Join(t.TempDir(), "executor.db")
@@ -420,6 +422,25 @@ http://127.0.0.1:%d {
 		access local
 	}
 }`, storage, port))
+	// security.md B11: framing the server cannot read one way only.
+	for name, raw := range map[string]string{
+		"Content-Length and chunked": "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+		"chunked, identity":          "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n",
+		"two Content-Lengths":        "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}",
+	} {
+		conn, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = conn.Write([]byte(raw))
+		_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		status, _ := bufio.NewReader(conn).ReadString('\n')
+		conn.Close()
+		// Go answers an encoding it does not implement with 501: refused all the same.
+		if !strings.HasPrefix(status, "HTTP/1.1 400") && !strings.HasPrefix(status, "HTTP/1.1 501") {
+			t.Errorf("%s: %q, want 400 (or 501)", name, status)
+		}
+	}
 	for name, partial := range map[string]string{
 		"headers": "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n",
 		"body":    "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"jsonrpc\"",

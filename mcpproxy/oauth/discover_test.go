@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mcpexecutor/executor/mcpproxy/egress"
 	"github.com/mcpexecutor/executor/mcpproxy/oauth"
 	"github.com/mcpexecutor/executor/mcpproxy/oauth/oauthtest"
 )
@@ -186,5 +187,27 @@ func TestDiscoverRefuses(t *testing.T) {
 func TestDiscoverNeedsAnHTTPClient(t *testing.T) {
 	if _, err := oauth.Discover(t.Context(), nil, "https://mcp.example/mcp", "", oauth.DiscoverOptions{}); err == nil {
 		t.Error("Discover ran without a client; it must never fall back to http.DefaultClient, which skips the egress guard")
+	}
+}
+
+// security.md F12: every discovery fetch goes through the egress guard. A
+// resource's metadata that names an authorization server on the cloud
+// metadata address is refused even where loopback is allowed, and in
+// production the loopback resource itself is.
+func TestDiscoveryFetchesAreGuarded(t *testing.T) {
+	rs := documents(t, map[string]func(string) any{
+		"/.well-known/oauth-protected-resource/mcp": func(base string) any {
+			return map[string]any{"resource": base + "/mcp", "authorization_servers": []string{"https://169.254.169.254/latest"}}
+		},
+	})
+	opts := oauth.DiscoverOptions{AllowHTTPLoopback: true}
+	local := egress.NewClient(egress.Options{AllowLocalNetwork: true})
+	_, err := oauth.Discover(t.Context(), local, rs.URL+"/mcp", "", opts)
+	if err == nil || !strings.Contains(err.Error(), "refusing to connect to 169.254.169.254") {
+		t.Fatalf("an authorization server on the metadata address: %v", err)
+	}
+	production := egress.NewClient(egress.Options{})
+	if _, err := oauth.Discover(t.Context(), production, rs.URL+"/mcp", "", opts); err == nil || !strings.Contains(err.Error(), "refusing to connect to 127.0.0.1") {
+		t.Fatalf("a loopback resource in production: %v", err)
 	}
 }
