@@ -239,6 +239,13 @@ func TestConsoleAndAPIResponsesAreHardened(t *testing.T) {
 	mustRun(t, localSite(filepath.Join(t.TempDir(), "executor.db"), "", "127.0.0.1", port))
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 
+	// security.md J9: no page redirects to a URL a query names.
+	for _, path := range []string{"/?next=https://evil.example", "/resume/x?next=https://evil.example&redirect=https://evil.example",
+		"/api/oauth/callback?next=https://evil.example"} {
+		if res := do(t, "GET", base+path, nil, ""); res.header.Get("Location") != "" || strings.Contains(res.body, "evil.example") {
+			t.Errorf("%s: %d, Location %q", path, res.status, res.header.Get("Location"))
+		}
+	}
 	for _, path := range []string{"/", "/integrations", "/assets/app.js", "/api/account/me", "/api/nothing-here"} {
 		res := do(t, "GET", base+path, nil, "")
 		h := res.header

@@ -169,6 +169,10 @@ func TestTransportHygiene(t *testing.T) {
 		{"a form body is 415", func(c *mcpClient) { c.headers["Content-Type"] = "application/x-www-form-urlencoded" }, `a=1`, 415, "Content-Type"},
 		{"a non-ASCII session id is 400", func(c *mcpClient) { c.session = "séance" }, `{"jsonrpc":"2.0","id":1,"method":"tools/list"}`, 400, "Mcp-Session-Id"},
 		{"a session id over 256 bytes is 400", func(c *mcpClient) { c.session = strings.Repeat("a", 257) }, `{"jsonrpc":"2.0","id":1,"method":"tools/list"}`, 400, "Mcp-Session-Id"},
+		// security.md E11: the tool is params.name; a name elsewhere runs nothing.
+		{"a tool named in _meta or a stray key runs the named one", nil, `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"skills","tool":"execute","_meta":{"name":"execute"},"arguments":{"code":"return 'SMUGGLED'"}}}`, 200, "Available skills"},
+		// security.md D11: a response to nothing the server asked is not acted on.
+		{"a response matching no request is refused", nil, `{"jsonrpc":"2.0","id":"never-asked","result":{"action":"accept"}}`, 400, "Invalid request ID"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
