@@ -182,6 +182,12 @@ func declined(path, action string) error {
 // runCode executes code (or replays a paused execution) with o's approval
 // rules and returns the sandbox result.
 func (g *Gateway) runCode(ctx context.Context, code string, replay []sandbox.Event, o *runOptions) sandbox.Result {
+	release, ok := g.running.take(o.principal.ID, g.maxRunning())
+	if !ok {
+		return sandbox.Result{Status: sandbox.StatusFailed, ErrorKind: sandbox.KindLimit, Error: fmt.Sprintf(
+			"%d of your executions are running already, the most there may be at once; wait for one to finish, or run the calls of several in one execution", g.maxRunning())}
+	}
+	defer release()
 	bridge := sandbox.BridgeFunc(func(ctx context.Context, call sandbox.Call) (json.RawMessage, error) {
 		return g.Invoke(ctx, Call{Principal: o.principal, Path: call.Path, Args: call.Args, Source: o.source, Execution: o.execution, seq: call.Seq, run: o})
 	})
@@ -237,6 +243,49 @@ func (g *Gateway) pause(o *runOptions, code string, res sandbox.Result) (*execut
 	g.audit(context.Background(), o.principal, auditRecord{Kind: "call", Address: "tools." + pc.Path, Decision: ActionRequireApproval,
 		Pattern: pc.Pattern, Outcome: "paused", ArgsDigest: pc.Hash, Source: o.source, Execution: ex.ID})
 	return ex, nil
+}
+
+// maxRunningPerPrincipal bounds the executions of one principal that run at
+// once (security.md H14): each holds a runtime and may wait minutes for its
+// tool calls, and the rate limit bounds how fast they start, not how many
+// pile up behind slow upstreams.
+const maxRunningPerPrincipal = 32
+
+func (g *Gateway) maxRunning() int {
+	if n := g.config().maxRunning; n > 0 {
+		return n
+	}
+	return maxRunningPerPrincipal
+}
+
+// counters counts something per principal, up to a limit.
+type counters struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+// take counts one more for principal unless it has limit already; release
+// undoes it.
+func (c *counters) take(principal string, limit int) (release func(), ok bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n == nil {
+		c.n = map[string]int{}
+	}
+	if c.n[principal] >= limit {
+		return nil, false
+	}
+	c.n[principal]++
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			if c.n[principal]--; c.n[principal] <= 0 {
+				delete(c.n, principal)
+			}
+		})
+	}, true
 }
 
 // maxWaitingPerPrincipal bounds the executions of one principal that wait

@@ -76,6 +76,7 @@ type Config struct {
 
 	clock      func() time.Time // the rate limits' clock, for tests; time.Now when nil
 	maxWaiting int              // maxWaitingPerPrincipal when zero; for tests
+	maxRunning int              // maxRunningPerPrincipal when zero; for tests
 }
 
 // approvalTimeout is ApprovalTimeout or its default.
@@ -114,6 +115,7 @@ type Gateway struct {
 	// executionsPruned is when old executions were last pruned (Unix ms).
 	executionsPruned atomic.Int64
 	storageWarned    atomic.Int64     // the database size last warned about
+	running          counters         // executions running, per principal
 	now              func() time.Time // the rate limits' clock
 }
 

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // security.md K13: connections per principal and per organization are
@@ -84,5 +85,50 @@ func TestALargeDatabaseIsReported(t *testing.T) {
 	tg.checkStorage()
 	if n := strings.Count(logs.String(), "the database file is large"); n != 1 {
 		t.Fatalf("%d warnings, want 1:\n%s", n, logs.String())
+	}
+}
+
+// security.md H14: executions of one principal running at once are capped;
+// a finished one frees its place.
+func TestRunningExecutionsAreCappedPerPrincipal(t *testing.T) {
+	tg := newTestGateway(t, Config{maxRunning: 2})
+	tg.connect(t, "slow", OwnerOrg, "", "main", tool("sleep", "Sleep", `"ms":{"type":"number"}`))
+	started := make(chan toolResult, 2)
+	for range 2 {
+		c := tg.client(t, "alice")
+		c.initialize()
+		go func() { started <- c.execute(`return (await tools.slow.org.main.sleep({ ms: 1500 })).ok`) }()
+	}
+	waitFor(t, func() bool {
+		tg.running.mu.Lock()
+		defer tg.running.mu.Unlock()
+		return tg.running.n["alice"] == 2
+	})
+	alice, bob := tg.client(t, "alice"), tg.client(t, "bob")
+	alice.initialize()
+	bob.initialize()
+	if r := alice.execute("return 1"); !r.IsError || !strings.Contains(r.text(), "2 of your executions are running already") {
+		t.Fatalf("a third execution of alice: %s", r.text())
+	}
+	if r := bob.execute("return 2"); r.IsError || r.text() != "2" {
+		t.Fatalf("bob meanwhile: %s", r.text())
+	}
+	for range 2 {
+		if r := <-started; r.text() != "true" {
+			t.Fatalf("a slow execution: %s", r.text())
+		}
+	}
+	if r := alice.execute("return 3"); r.text() != "3" {
+		t.Fatalf("alice after hers finished: %s", r.text())
+	}
+}
+
+// waitFor polls cond for up to five seconds.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("timed out waiting")
+		}
 	}
 }
