@@ -408,29 +408,29 @@ func (g *Gateway) metadataDocumentReachable(r *http.Request, ep *oauth.Endpoints
 // URL, and nothing is registered. Like a registered client it is kept per
 // issuer (and redirect URI), so a moved resource gets a client of its own.
 func (g *Gateway) metadataDocumentClient(r *http.Request, p Principal, owner string, ep *oauth.Endpoints, scopes []string) (string, error) {
-	subject := ""
-	if owner == OwnerUser {
-		subject = p.ID
-	}
-	redirect := callbackURL(r)
-	slug := "cimd-" + argsDigest(json.RawMessage(jsonString(ep.Issuer + " " + ep.Resource + " " + redirect)))[:12]
-	key := oauthClientKey(owner, subject, slug)
+	slug, subject, redirect, key := issuerClient(r, p, owner, "cimd-", ep)
 	c := &oauthClient{Slug: slug, Owner: owner, Subject: subject, Grant: "authorization_code", ClientID: requestOrigin(r) + ClientMetadataPath,
 		AuthMethod: "none", Endpoints: ep, RedirectURI: redirect, Scopes: scopes, MetadataDocument: true, CreatedAt: time.Now().UnixMilli()}
 	return key, g.saveClient(c, "", true)
+}
+
+// issuerClient names the client the gateway keeps for an authorization
+// server: per owner, issuer, resource and redirect URI, so a changed server
+// means a new client. prefix tells the kinds apart ("dcr-", "cimd-").
+func issuerClient(r *http.Request, p Principal, owner, prefix string, ep *oauth.Endpoints) (slug, subject, redirect, key string) {
+	if owner == OwnerUser {
+		subject = p.ID
+	}
+	redirect = callbackURL(r)
+	slug = prefix + argsDigest(json.RawMessage(jsonString(ep.Issuer + " " + ep.Resource + " " + redirect)))[:12]
+	return slug, subject, redirect, oauthClientKey(owner, subject, slug)
 }
 
 // dynamicClient finds this gateway's registered client for an authorization
 // server (keyed by issuer and redirect URI, so a changed server means a new
 // registration), or registers one with RFC 7591.
 func (g *Gateway) dynamicClient(ctx context.Context, r *http.Request, p Principal, owner string, ep *oauth.Endpoints, scopes []string) (string, error) {
-	subject := ""
-	if owner == OwnerUser {
-		subject = p.ID
-	}
-	redirect := callbackURL(r)
-	slug := "dcr-" + argsDigest(json.RawMessage(jsonString(ep.Issuer + " " + ep.Resource + " " + redirect)))[:12]
-	key := oauthClientKey(owner, subject, slug)
+	slug, subject, redirect, key := issuerClient(r, p, owner, "dcr-", ep)
 	found := false
 	_ = g.store.View(func(tx store.Tx) error { found = tx.Get(store.OAuth, key) != nil; return nil })
 	if found {
