@@ -37,6 +37,21 @@ http://%s:%d {
 }`, storage, keyLine, bind, port, bind)
 }
 
+// localSiteWith is localSite with one more line in the executor global
+// option.
+func localSiteWith(storage string, port int, line string) string {
+	return strings.Replace(localSite(storage, "", "127.0.0.1", port), "storage "+storage, "storage "+storage+"\n\t\t"+line, 1)
+}
+
+// mustRefuse fails unless Caddy refuses text with an error naming word.
+func mustRefuse(t *testing.T, text, word string) {
+	t.Helper()
+	if err := loadCaddyfile(t, text); err == nil || !strings.Contains(err.Error(), word) {
+		_ = caddy.Stop()
+		t.Fatalf("%s: %v", text, err)
+	}
+}
+
 func TestLocalModeRefusesNonLoopbackListeners(t *testing.T) {
 	storage := filepath.Join(t.TempDir(), "executor.db")
 	for _, bind := range []string{"0.0.0.0", "192.0.2.10"} {
@@ -201,14 +216,9 @@ func TestAWrongSecretKeyIsReportedAtStart(t *testing.T) {
 
 func TestApprovalModesFromTheCaddyfile(t *testing.T) {
 	storage := filepath.Join(t.TempDir(), "executor.db")
-	site := func(line string, port int) string {
-		return strings.Replace(localSite(storage, "", "127.0.0.1", port), "storage "+storage, "storage "+storage+"\n\t\t"+line, 1)
-	}
+	site := func(line string, port int) string { return localSiteWith(storage, port, line) }
 	for _, bad := range []string{"approval_modes", "approval_modes browser email"} {
-		if err := loadCaddyfile(t, site(bad, freePort(t))); err == nil || !strings.Contains(err.Error(), "approval_modes") {
-			_ = caddy.Stop()
-			t.Fatalf("%q: %v", bad, err)
-		}
+		mustRefuse(t, site(bad, freePort(t)), "approval_modes")
 	}
 	port := freePort(t)
 	mustRun(t, site("approval_modes browser native", port))
@@ -306,18 +316,13 @@ func TestConsoleAndAPIResponsesAreHardened(t *testing.T) {
 // mode and on by default behind access.
 func TestRateLimitsFromTheCaddyfile(t *testing.T) {
 	storage := filepath.Join(t.TempDir(), "executor.db")
-	site := func(line string, port int) string {
-		return strings.Replace(localSite(storage, "", "127.0.0.1", port), "storage "+storage, "storage "+storage+"\n\t\t"+line, 1)
-	}
+	site := func(line string, port int) string { return localSiteWith(storage, port, line) }
 	for _, bad := range []string{
 		"rate_limit", "rate_limit principal", "rate_limit user 5/s 10", "rate_limit principal 5/h 10",
 		"rate_limit principal 5/s", "rate_limit principal 5/s many", "rate_limit principal 0/s 0",
 		"rate_limit connection -5/s 10", "rate_limit connection 5/s 0", "rate_limit connection off 10",
 	} {
-		if err := loadCaddyfile(t, site(bad, freePort(t))); err == nil || !strings.Contains(err.Error(), "rate_limit") {
-			_ = caddy.Stop()
-			t.Fatalf("%q: %v", bad, err)
-		}
+		mustRefuse(t, site(bad, freePort(t)), "rate_limit")
 	}
 
 	port := freePort(t)

@@ -170,3 +170,33 @@ func (rl *rateLimits) take(principal, connection string, now time.Time) *rateLim
 	}
 	return nil
 }
+
+// counters counts something per principal, up to a limit.
+type counters struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+// take counts one more for principal unless it has limit already; release
+// undoes it.
+func (c *counters) take(principal string, limit int) (release func(), ok bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n == nil {
+		c.n = map[string]int{}
+	}
+	if c.n[principal] >= limit {
+		return nil, false
+	}
+	c.n[principal]++
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			if c.n[principal]--; c.n[principal] <= 0 {
+				delete(c.n, principal)
+			}
+		})
+	}, true
+}

@@ -8,16 +8,16 @@ import "sync"
 const maxStreamsPerPrincipal = 16
 
 // streamSlots counts the open GET streams: one per session, and at most
-// maxStreamsPerPrincipal per principal.
+// perPrincipal per principal.
 type streamSlots struct {
 	mu           sync.Mutex
 	sessions     map[string]bool
-	principals   map[string]int
+	principals   counters
 	perPrincipal int
 }
 
 func newStreamSlots() *streamSlots {
-	return &streamSlots{sessions: map[string]bool{}, principals: map[string]int{}, perPrincipal: maxStreamsPerPrincipal}
+	return &streamSlots{sessions: map[string]bool{}, perPrincipal: maxStreamsPerPrincipal}
 }
 
 // streamRefusal says why a stream was not opened.
@@ -37,22 +37,20 @@ func (s *streamSlots) open(principal, session string) (release func(), why strea
 	if session != "" && s.sessions[session] {
 		return nil, streamSessionBusy
 	}
-	if s.principals[principal] >= s.perPrincipal {
+	releasePrincipal, ok := s.principals.take(principal, s.perPrincipal)
+	if !ok {
 		return nil, streamTooMany
 	}
 	if session != "" {
 		s.sessions[session] = true
 	}
-	s.principals[principal]++
 	var once sync.Once
 	return func() {
 		once.Do(func() {
 			s.mu.Lock()
-			defer s.mu.Unlock()
 			delete(s.sessions, session)
-			if s.principals[principal]--; s.principals[principal] <= 0 {
-				delete(s.principals, principal)
-			}
+			s.mu.Unlock()
+			releasePrincipal()
 		})
 	}, streamOpened
 }
