@@ -304,6 +304,13 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) error {
 	switch {
 	case p == "/mcp":
 		gw.ServeMCP(flushWriter{w}, r)
+	case strings.HasPrefix(p, "/mcp/"):
+		// Connections' direct endpoints; anything else under /mcp/ is a
+		// JSON-RPC 404, never the console's HTML.
+		u := *r.URL
+		u.Path, u.RawPath = p, ""
+		r.URL = &u
+		gw.ServeDirectMCP(flushWriter{w}, r)
 	case p == "/api" || strings.HasPrefix(p, "/api/"):
 		gw.ServeAPI(w, r)
 	default:
@@ -384,7 +391,7 @@ func (h *Handler) unauthorized(w http.ResponseWriter, r *http.Request, p string,
 }
 
 func writeUnavailable(w http.ResponseWriter, p string) {
-	if p == "/mcp" {
+	if p == "/mcp" || strings.HasPrefix(p, "/mcp/") {
 		mcpproxy.WriteRPCError(w, http.StatusServiceUnavailable, -32000, "the gateway is starting; try again in a moment")
 		return
 	}

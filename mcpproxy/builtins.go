@@ -38,18 +38,18 @@ type pageArgs struct {
 func parsePageArgs(name string, args json.RawMessage, defLimit int) (q, ns string, limit, offset int, err error) {
 	var a pageArgs
 	if len(args) == 0 || args[0] != '{' || json.Unmarshal(args, &a) != nil {
-		return "", "", 0, 0, &ThrownError{fmt.Sprintf("%s expects an object: { query?: string; namespace?: string; limit?: number; offset?: number }", name)}
+		return "", "", 0, 0, &ThrownError{Message: fmt.Sprintf("%s expects an object: { query?: string; namespace?: string; limit?: number; offset?: number }", name)}
 	}
 	limit, offset = defLimit, 0
 	if a.Limit != nil {
 		if *a.Limit <= 0 || *a.Limit != float64(int(*a.Limit)) {
-			return "", "", 0, 0, &ThrownError{name + " limit must be a positive number when provided"}
+			return "", "", 0, 0, &ThrownError{Message: name + " limit must be a positive number when provided"}
 		}
 		limit = min(int(*a.Limit), 200)
 	}
 	if a.Offset != nil {
 		if *a.Offset < 0 || *a.Offset != float64(int(*a.Offset)) {
-			return "", "", 0, 0, &ThrownError{name + " offset must be a non-negative number when provided"}
+			return "", "", 0, 0, &ThrownError{Message: name + " offset must be a non-negative number when provided"}
 		}
 		offset = int(*a.Offset)
 	}
@@ -180,14 +180,14 @@ type describeOut struct {
 func (g *Gateway) builtinDescribe(p Principal, args json.RawMessage) (any, error) {
 	var a map[string]json.RawMessage
 	if json.Unmarshal(args, &a) != nil {
-		return nil, &ThrownError{"tools.describe.tool expects an object: { path: string }"}
+		return nil, &ThrownError{Message: "tools.describe.tool expects an object: { path: string }"}
 	}
 	if _, ok := a["includeSchemas"]; ok {
-		return nil, &ThrownError{"tools.describe.tool no longer accepts includeSchemas; it always returns TypeScript shapes"}
+		return nil, &ThrownError{Message: "tools.describe.tool no longer accepts includeSchemas; it always returns TypeScript shapes"}
 	}
 	var path string
 	if json.Unmarshal(a["path"], &path) != nil || path == "" {
-		return nil, &ThrownError{"tools.describe.tool expects an object: { path: string }"}
+		return nil, &ThrownError{Message: "tools.describe.tool expects an object: { path: string }"}
 	}
 	path = strings.TrimPrefix(path, "tools.")
 	if d, ok := builtinDescriptors[path]; ok {

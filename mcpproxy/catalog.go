@@ -233,6 +233,25 @@ func (c *catalog) connAtLocked(p Principal, path string) (ct *connTools, name st
 	return c.conns[connectionKey(parts[1], subject, parts[0], parts[2])], parts[3], true
 }
 
+// connection returns p's connection of integration named name, owned by
+// owner ("org" or "user"), or nil.
+func (c *catalog) connection(p Principal, integration, owner, name string) *connTools {
+	subject := ""
+	if owner == OwnerUser {
+		subject = p.ID
+	}
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.conns[connectionKey(owner, subject, integration, name)]
+}
+
+// has reports whether the connection with key has tools in the catalog.
+func (c *catalog) has(key string) bool {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.conns[key] != nil
+}
+
 // connectionsOf returns the keys of an integration's connections.
 func (c *catalog) connectionsOf(slug string) []string {
 	c.mu.RLock()

@@ -150,7 +150,7 @@ func (o *runOptions) gate(ctx context.Context, seq int, e *toolEntry, d decision
 	hash := callHash(e.Path, args)
 	if a, ok := o.approved[seq]; ok {
 		if a.Hash != hash {
-			return &ThrownError{fmt.Sprintf("The approval for call #%d was given for different arguments; tools.%s was not called. Run execute again.", seq, e.Path)}
+			return &ThrownError{Message: fmt.Sprintf("The approval for call #%d was given for different arguments; tools.%s was not called. Run execute again.", seq, e.Path)}
 		}
 		if a.Action == "accept" {
 			return nil
@@ -176,7 +176,7 @@ func declined(path, action string) error {
 	if action == "cancel" {
 		verb = "cancelled"
 	}
-	return &ThrownError{fmt.Sprintf("Tool %q requires approval but the request was %s by the user.", path, verb)}
+	return &ThrownError{Message: fmt.Sprintf("Tool %q requires approval but the request was %s by the user.", path, verb), outcome: "declined"}
 }
 
 // runCode executes code (or replays a paused execution) with o's approval

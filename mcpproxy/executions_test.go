@@ -334,11 +334,21 @@ func (e *elicitor) Elicit(_ context.Context, req mcp.ElicitationRequest) (*mcp.E
 
 func sdkClient(t *testing.T, tg *testGateway, principal, mode string, legacy bool, h *elicitor) *client.Client {
 	t.Helper()
-	opts := []client.ClientOption{client.WithElicitationHandler(h)}
+	return sdkConnect(t, tg.srv.URL+"/mcp?elicitation_mode="+mode, principal, legacy, h)
+}
+
+// sdkConnect connects mcp-go's client to url as principal; with h it
+// declares elicitation and answers with h.
+func sdkConnect(t *testing.T, url, principal string, legacy bool, h *elicitor) *client.Client {
+	t.Helper()
+	var opts []client.ClientOption
+	if h != nil {
+		opts = append(opts, client.WithElicitationHandler(h))
+	}
 	if legacy {
 		opts = append(opts, client.WithLegacyProtocolOnly())
 	}
-	tr, err := transport.NewStreamableHTTP(tg.srv.URL+"/mcp?elicitation_mode="+mode, transport.WithHTTPHeaders(map[string]string{"X-Test-Principal": principal}))
+	tr, err := transport.NewStreamableHTTP(url, transport.WithHTTPHeaders(map[string]string{"X-Test-Principal": principal}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -350,7 +360,9 @@ func sdkClient(t *testing.T, tg *testGateway, principal, mode string, legacy boo
 	}
 	init := mcp.InitializeRequest{}
 	init.Params.ClientInfo = mcp.Implementation{Name: "test", Version: "0"}
-	init.Params.Capabilities.Elicitation = &mcp.ElicitationCapability{}
+	if h != nil {
+		init.Params.Capabilities.Elicitation = &mcp.ElicitationCapability{}
+	}
 	if _, err := c.Initialize(ctx, init); err != nil {
 		t.Fatal(err)
 	}

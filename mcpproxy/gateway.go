@@ -99,6 +99,7 @@ type Gateway struct {
 
 	sessions     *sessionRegistry
 	mcp          *mcpEndpoint
+	direct       directEndpoints
 	api          http.Handler
 	catalog      *catalog
 	kinds        map[string]integration.Kind
@@ -209,6 +210,7 @@ func (g *Gateway) config() Config {
 // which belongs to the caller.
 func (g *Gateway) Close() error {
 	g.mcp.close()
+	g.direct.close()
 	g.auditLog.close()
 	var errs []error
 	for _, k := range g.kinds {

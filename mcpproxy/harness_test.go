@@ -149,6 +149,8 @@ func serve(t testing.TB, g *Gateway) *httptest.Server {
 		switch {
 		case r.URL.Path == "/mcp":
 			g.ServeMCP(w, r)
+		case strings.HasPrefix(r.URL.Path, "/mcp/"):
+			g.ServeDirectMCP(w, r)
 		case strings.HasPrefix(r.URL.Path, "/api/"):
 			g.ServeAPI(w, r)
 		default:

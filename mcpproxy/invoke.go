@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/mcpexecutor/executor/mcpproxy/integration"
@@ -49,7 +48,11 @@ type Call struct {
 // ThrownError rejects the tool call inside the sandbox (the script sees an
 // exception) instead of returning a result value. Its message is shown to
 // the agent as is, so it never carries secrets or internal details.
-type ThrownError struct{ Message string }
+type ThrownError struct {
+	Message string
+	// outcome is what the audit log records instead of "thrown".
+	outcome string
+}
 
 func (e *ThrownError) Error() string { return e.Message }
 
@@ -67,7 +70,7 @@ func (g *Gateway) Invoke(ctx context.Context, c Call) (json.RawMessage, error) {
 		args = json.RawMessage("{}")
 	}
 	if c.Path == "" {
-		return nil, &ThrownError{"Tool path missing in invocation"}
+		return nil, &ThrownError{Message: "Tool path missing in invocation"}
 	}
 	if builtins[c.Path] {
 		return g.invokeBuiltin(ctx, c.Principal, c.Path, args)
@@ -98,8 +101,8 @@ func (g *Gateway) Invoke(ctx context.Context, c Call) (json.RawMessage, error) {
 		var thrown *ThrownError
 		if errors.As(err, &thrown) {
 			rec.Outcome = "thrown"
-			if strings.Contains(thrown.Message, "requires approval but") {
-				rec.Outcome = "declined"
+			if thrown.outcome != "" {
+				rec.Outcome = thrown.outcome
 			}
 			g.audit(ctx, c.Principal, rec)
 			return nil, err
@@ -147,7 +150,7 @@ func (g *Gateway) run(ctx context.Context, c Call, e *toolEntry, args json.RawMe
 	}
 	if d.Action == ActionRequireApproval {
 		if c.run == nil {
-			return d, nil, &ThrownError{fmt.Sprintf("Tool %q requires approval; call it from execute or the console, where a person can approve it.", e.Path)}
+			return d, nil, noApprover(c.Source, e.Path)
 		}
 		if err := c.run.gate(ctx, c.seq, e, d, args); err != nil {
 			return d, nil, err
@@ -193,6 +196,16 @@ func (g *Gateway) perform(ctx context.Context, c Call, e *toolEntry, kind integr
 		g.scheduleRefresh(conn.Key)
 	}
 	return res, nil
+}
+
+// noApprover refuses a call that needs approval where nobody can be asked.
+func noApprover(source, path string) error {
+	msg := fmt.Sprintf("Tool %q requires approval; call it from execute or the console, where a person can approve it.", path)
+	if source == "direct" {
+		msg = fmt.Sprintf("Tool %q requires a person's approval, and this MCP client cannot be asked for it (it did not declare elicitation, or speaks protocol 2026-07-28). "+
+			"Call it through execute on /mcp, where the call waits for an approval, or ask an administrator for a policy that approves it.", path)
+	}
+	return &ThrownError{Message: msg, outcome: "approval_unavailable"}
 }
 
 func notFound(g *Gateway, p Principal, path string) *integration.Result {

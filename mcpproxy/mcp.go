@@ -35,29 +35,43 @@ var supportedProtocols = []string{
 // checks: Origin, protocol version, body size, strict JSON, no batches, and
 // sessions bound to the principal that created them.
 type mcpEndpoint struct {
-	g       *Gateway
+	g *Gateway
+	// path is where the endpoint is served: "/mcp", or a connection's
+	// direct endpoint. A session minted on one is unknown on the others.
+	path string
+	// direct marks a connection's direct endpoint, whose tools/call is one
+	// tool call: Invoke counts it against the rate limits, not the transport.
+	direct  bool
 	server  *server.MCPServer
 	http    *server.StreamableHTTPServer
 	streams *streamSlots
 }
 
+// newMCPEndpoint builds the code-mode endpoint at /mcp.
 func newMCPEndpoint(g *Gateway) *mcpEndpoint {
-	e := &mcpEndpoint{g: g, streams: newStreamSlots()}
-	e.server = server.NewMCPServer("executor", "1.0.0",
+	e := newEndpoint(g, "/mcp", newStreamSlots(), func(e *mcpEndpoint) server.ToolFilterFunc { return e.filterTools })
+	e.registerTools()
+	return e
+}
+
+// newEndpoint builds an MCP endpoint at path; filter shapes its tool list
+// per request. Every endpoint counts its event streams in streams.
+func newEndpoint(g *Gateway, path string, streams *streamSlots, filter func(*mcpEndpoint) server.ToolFilterFunc, opts ...server.ServerOption) *mcpEndpoint {
+	e := &mcpEndpoint{g: g, path: path, streams: streams}
+	e.server = server.NewMCPServer("executor", "1.0.0", append([]server.ServerOption{
 		server.WithToolCapabilities(true),
 		server.WithRecovery(),
 		server.WithElicitation(),
-		server.WithToolFilter(e.filterTools),
-	)
+		server.WithToolFilter(filter(e)),
+	}, opts...)...)
 	e.http = server.NewStreamableHTTPServer(e.server,
-		server.WithSessionIdManagerResolver(sessionResolver{reg: g.sessions}),
+		server.WithSessionIdManagerResolver(sessionResolver{reg: g.sessions, endpoint: path}),
 		// Our own Origin and Host checks replace mcp-go's loopback guard, which
 		// would refuse every proxied request that carries the public Host.
 		server.WithDisableLocalhostProtection(true),
 		server.WithStreamableHTTPLogger(g.logger.With("component", "mcp")),
 		server.WithHeartbeatInterval(25*time.Second),
 	)
-	e.registerTools()
 	return e
 }
 
@@ -122,12 +136,14 @@ func (e *mcpEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		r.ContentLength = int64(len(body))
-		if method == string(mcp.MethodToolsCall) {
+		if method == string(mcp.MethodToolsCall) && !e.direct {
 			if limited := e.g.limits.Load().take(p.ID, "", e.g.now()); limited != nil {
 				w.Header().Set("Retry-After", strconv.Itoa(limited.retryAfterSeconds()))
 				WriteRPCError(w, http.StatusTooManyRequests, -32000, "Too Many Requests: "+limited.describe())
 				return
 			}
+		}
+		if method == string(mcp.MethodToolsCall) {
 			r = r.WithContext(context.WithValue(r.Context(), toolCallKey{}, true))
 		}
 	case http.MethodGet:
@@ -172,7 +188,7 @@ func (e *mcpEndpoint) checkSession(w http.ResponseWriter, sid string, p Principa
 		return false
 	}
 	s, ok := e.g.sessions.lookup(sid)
-	if !ok {
+	if !ok || s.endpoint() != e.path {
 		WriteRPCError(w, http.StatusNotFound, -32001, "Session not found")
 		return false
 	}
@@ -320,7 +336,9 @@ func WriteRPCError(w http.ResponseWriter, status, code int, message string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(struct {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(struct {
 		JSONRPC string   `json:"jsonrpc"`
 		Error   rpcError `json:"error"`
 		ID      any      `json:"id"`

@@ -2,8 +2,11 @@ package mcpproxy
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/mcpexecutor/executor/mcpproxy/mcpupstream/everythingtest"
 )
@@ -44,6 +47,29 @@ return {
 			want := fmt.Sprintf(`{"echo":"Echo: hi","image":"image/png","resource":true,"bad":"mcp_tool_error","found":"%s.org.main.get_tiny_image"}`, slug)
 			if got := string(r.StructuredContent); !strings.Contains(got, want) {
 				t.Fatalf("got %s\nwant result %s", got, want)
+			}
+		})
+	}
+	// The direct endpoint passes the server through: its own tool names,
+	// its results as it sent them, its errors with isError.
+	for _, slug := range []string{"everything", "local"} {
+		t.Run(slug+" direct", func(t *testing.T) {
+			d := sdkConnect(t, tg.srv.URL+"/mcp/direct/"+slug+"/org/main", "alice", true, nil)
+			if tools := directTools(t, d); tools["echo"].Name == "" || tools["get-tiny-image"].Name == "" || tools["get_tiny_image"].Name != "" {
+				t.Fatalf("tools %v, want the server's own names", tools)
+			}
+			if r := directCall(t, d, "echo", map[string]any{"message": "hi"}); r.IsError || resultText(r) != "Echo: hi" {
+				t.Fatalf("echo: %+v", r)
+			}
+			img := directCall(t, d, "get-tiny-image", map[string]any{})
+			if !slices.ContainsFunc(img.Content, func(c mcp.Content) bool {
+				ic, ok := c.(mcp.ImageContent)
+				return ok && ic.MIMEType == "image/png" && ic.Data != ""
+			}) {
+				t.Fatalf("get-tiny-image: %+v", img.Content)
+			}
+			if bad := directCall(t, d, "get-resource-reference", map[string]any{"resourceId": 0}); !bad.IsError {
+				t.Fatalf("an invalid resource id: %+v, want isError", bad)
 			}
 		})
 	}

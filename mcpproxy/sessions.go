@@ -26,10 +26,12 @@ const sessionTTL = 7 * 24 * time.Hour
 // session is one MCP session (protocols before 2026-07-28). It is bound to the
 // principal that created it: a session id is never a credential on its own.
 type session struct {
-	ID        string    `json:"id"`
-	Owner     string    `json:"owner"`
-	Mode      string    `json:"mode"`
-	Origin    string    `json:"origin,omitempty"`
+	ID     string `json:"id"`
+	Owner  string `json:"owner"`
+	Mode   string `json:"mode"`
+	Origin string `json:"origin,omitempty"`
+	// Endpoint is the path the session was minted on; empty means /mcp.
+	Endpoint  string    `json:"endpoint,omitempty"`
 	CreatedAt time.Time `json:"createdAt"`
 
 	lastSeen time.Time
@@ -81,9 +83,21 @@ func (r *sessionRegistry) load() {
 	}
 }
 
-// create mints a session for owner. Ids carry 192 random bits in visible ASCII.
-func (r *sessionRegistry) create(owner Principal, mode, origin string) *session {
+// endpoint is the path of the MCP endpoint the session belongs to.
+func (s *session) endpoint() string {
+	if s.Endpoint == "" {
+		return "/mcp"
+	}
+	return s.Endpoint
+}
+
+// create mints a session for owner on the endpoint at path. Ids carry 192
+// random bits in visible ASCII.
+func (r *sessionRegistry) create(owner Principal, mode, origin, path string) *session {
 	s := &session{ID: newSessionID(), Owner: owner.ID, Mode: mode, Origin: origin, CreatedAt: time.Now().UTC()}
+	if path != "/mcp" {
+		s.Endpoint = path
+	}
 	s.lastSeen = s.CreatedAt
 	r.mu.Lock()
 	r.load()
@@ -182,32 +196,43 @@ type sessionIDs struct {
 	principal Principal
 	mode      string
 	origin    string
+	endpoint  string
 }
 
 var errUnknownSession = errors.New("unknown session")
 
 func (m *sessionIDs) Generate() string {
-	return m.reg.create(m.principal, m.mode, m.origin).ID
+	return m.reg.create(m.principal, m.mode, m.origin, m.endpoint).ID
+}
+
+// mine reports whether id names a live session of this request's principal
+// on this request's endpoint.
+func (m *sessionIDs) mine(id string) bool {
+	s, ok := m.reg.lookup(id)
+	return ok && s.Owner == m.principal.ID && s.endpoint() == m.endpoint
 }
 
 func (m *sessionIDs) Validate(id string) (bool, error) {
-	s, ok := m.reg.lookup(id)
-	if !ok || s.Owner != m.principal.ID {
+	if !m.mine(id) {
 		return false, errUnknownSession
 	}
 	return false, nil
 }
 
 func (m *sessionIDs) Terminate(id string) (bool, error) {
-	if s, ok := m.reg.lookup(id); !ok || s.Owner != m.principal.ID {
+	if !m.mine(id) {
 		return false, errUnknownSession
 	}
 	m.reg.terminate(id)
 	return false, nil
 }
 
-// sessionResolver hands mcp-go a SessionIdManager bound to each request.
-type sessionResolver struct{ reg *sessionRegistry }
+// sessionResolver hands mcp-go a SessionIdManager bound to each request of
+// the endpoint at path endpoint.
+type sessionResolver struct {
+	reg      *sessionRegistry
+	endpoint string
+}
 
 func (s sessionResolver) ResolveSessionIdManager(r *http.Request) server.SessionIdManager {
 	if r == nil {
@@ -216,7 +241,7 @@ func (s sessionResolver) ResolveSessionIdManager(r *http.Request) server.Session
 		return keepSessions{}
 	}
 	p, _ := PrincipalFrom(r.Context())
-	return &sessionIDs{reg: s.reg, principal: p, mode: modeFrom(r.Context()), origin: requestOrigin(r)}
+	return &sessionIDs{reg: s.reg, principal: p, mode: modeFrom(r.Context()), origin: requestOrigin(r), endpoint: s.endpoint}
 }
 
 // keepSessions ends nothing: used when the process stops.
