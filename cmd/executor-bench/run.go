@@ -135,7 +135,7 @@ func run(ctx context.Context, o options, stdout, progress io.Writer) (*summary, 
 			return sum, err
 		}
 	}
-	for _, pair := range [][2]string{{"2", "1"}, {"2h", "1h"}} {
+	for _, pair := range [][2]string{{"2", "1"}, {"2h", "1h"}, {"6", "1"}} {
 		if err := b.measurePair(ctx, byID[pair[0]], byID[pair[1]]); err != nil {
 			return sum, err
 		}
@@ -340,6 +340,8 @@ const fn = hit.path.split(".").reduce((o, k) => o[k], tools);
 const out = await fn({ text: "hi" });
 return { path: hit.path, described: typeof d.inputTypeScript === "string", ok: out.ok };`),
 			checkToolOK(`"described":true`)),
+		b.mcpScenario("6", "direct endpoint → upstream MCP `echo` (passthrough)", b.gw.base+"/mcp/direct/bench/org/main", true,
+			"echo", map[string]any{"text": "hi"}, checkEcho),
 	}
 }
 
