@@ -104,6 +104,11 @@ func TestAccessTokensThroughTheHandlerChain(t *testing.T) {
 		{"the console token on /mcp is 403", "/mcp", "POST", mcpHeaders(valid), init, 403, `"code":-32003`},
 		{"the MCP token opens /mcp", "/mcp", "POST", mcpHeaders(validMCP), init, 200, `"serverInfo"`},
 		{"no token on /mcp is a JSON-RPC 401", "/mcp", "POST", mcpHeaders(""), init, 401, `{"jsonrpc":"2.0","error":{"code":-32001,"message":"Unauthorized"},"id":null}`},
+		// Direct endpoints are /mcp: the MCP application's token, JSON answers.
+		{"the MCP token reaches the direct endpoints", "/mcp/direct/pets/org/main", "POST", mcpHeaders(validMCP), init, 404, `no connection pets/org/main`},
+		{"the console token on a direct endpoint is 403", "/mcp/direct/pets/org/main", "POST", mcpHeaders(valid), init, 403, `"code":-32003`},
+		{"no token on a direct endpoint is a JSON-RPC 401", "/mcp/direct/pets/org/main", "POST", mcpHeaders(""), init, 401, `"code":-32001`},
+		{"anything else under /mcp/ is a JSON-RPC 404, not the console", "/mcp/other", "GET", mcpHeaders(validMCP), "", 404, `"jsonrpc":"2.0"`},
 		{"the console without a token shows the sign-in page", "/", "GET", nil, "", 401, "/cdn-cgi/access/login"},
 		{"the console with a token serves the shell", "/integrations/pets", "GET", map[string]string{"Cf-Access-Jwt-Assertion": valid}, "", 200, `<script type="module" src="/assets/app.js">`},
 		{"an allowed service token signs in as a service", "/api/account/me", "GET", map[string]string{"Cf-Access-Jwt-Assertion": f.sign(f.claims(consoleAUD, map[string]any{"sub": "", "email": nil, "name": nil, "nbf": nil, "common_name": "allowed-client.access"}), nil)}, "", 200, `"kind":"service"`},

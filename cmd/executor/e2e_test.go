@@ -315,3 +315,43 @@ func TestEveryApprovalModeWithTheTypeScriptSDK(t *testing.T) {
 		})
 	}
 }
+
+// A connection's direct endpoint, used by the official TypeScript SDK: the
+// connection's tools are plain MCP tools, a read runs, a write asks the
+// client (elicitation) and runs only once accepted.
+func TestTheTypeScriptSDKOnADirectEndpoint(t *testing.T) {
+	up, posts, gets := petStore(t)
+	g := startGateway(t, t.TempDir(), freePort(t))
+	g.addPetStore(t, up)
+	write := map[string]any{"tool": "pets.createPet", "arguments": map[string]any{"body": map[string]any{"name": "Fido"}}}
+	out := sdkClient(t, g.base+"/mcp/direct/pets/org/main",
+		map[string]any{"list": true},
+		map[string]any{"tool": "pets.listPets", "arguments": map[string]any{}},
+		write,
+		map[string]any{"elicit": "accept"},
+		write,
+	)
+	// server, tools, listPets, elicited + declined, elicited + created.
+	if len(out) != 7 {
+		t.Fatalf("output: %v", out)
+	}
+	var names []string
+	for _, tl := range out[1]["tools"].([]any) {
+		names = append(names, tl.(map[string]any)["name"].(string))
+	}
+	if strings.Join(names, ",") != "pets.createPet,pets.listPets" {
+		t.Fatalf("tools: %v", names)
+	}
+	if s := structured(t, out[2]); s["ok"] != true || fmt.Sprint(s["data"]) != "[map[name:Rex]]" || out[2]["isError"] == true {
+		t.Fatalf("listPets: %v", out[2])
+	}
+	if out[3]["elicited"] == nil || out[4]["isError"] != true || !strings.Contains(fmt.Sprint(out[4]["content"]), "declined by the user") {
+		t.Fatalf("a declined write: %v %v", out[3], out[4])
+	}
+	if s := structured(t, out[6]); out[5]["elicited"] == nil || s["ok"] != true || s["http"].(map[string]any)["status"] != 201.0 {
+		t.Fatalf("an accepted write: %v %v", out[5], out[6])
+	}
+	if posts.Load() != 1 || gets.Load() != 1 {
+		t.Fatalf("the upstream saw %d writes and %d reads, want 1 and 1", posts.Load(), gets.Load())
+	}
+}
