@@ -89,6 +89,9 @@ func TestCreateAConnectionWithAnAPIKey(t *testing.T) {
 	if got := tb.text("#connections .conn code"); got != "tools.keystore.org.main" {
 		t.Errorf("the new connection reads %q", got)
 	}
+	if got, want := tb.text("#connections .conn .direct-url"), gw.base+"/mcp/direct/keystore/org/main"; got != want {
+		t.Errorf("the connection's direct endpoint reads %q, want %q", got, want)
+	}
 	// The key is write-only: it is nowhere in the page after saving.
 	if html := eval[string](tb, `document.documentElement.outerHTML + [...document.querySelectorAll("input")].map(i => i.value).join(" ")`); strings.Contains(html, api.key) {
 		t.Error("the API key is still in the page after the connection was saved")
@@ -107,7 +110,7 @@ func TestCreateAConnectionWithAnAPIKey(t *testing.T) {
 		t.Errorf("the connections read %q", got)
 	}
 	// Refresh one, remove the other (confirming in the dialog).
-	tb.click(`#connections .conn button.small:not(.danger)`)
+	tb.click(`#connections .conn .actions button.small:not(.danger)`)
 	tb.do(tb.waitJS(`document.querySelector("#toast.show") && document.querySelector("#toast").textContent.includes("2 tools")`), tb.settled())
 	eval[bool](tb, `([...document.querySelectorAll("#connections .conn")].find(c => c.textContent.includes("user.mine")).querySelector("button.danger").click(), true)`)
 	tb.do(tb.waitJS(`document.querySelector("dialog[open]")`))

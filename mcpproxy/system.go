@@ -168,6 +168,7 @@ func connectionView(c *Connection, toolCount int) map[string]any {
 		"integration": c.Integration,
 		"template":    c.Template,
 		"address":     c.Address(),
+		"directPath":  DirectPrefix + c.Integration + "/" + c.Owner + "/" + c.Name,
 		"toolCount":   toolCount,
 	}
 	if c.Description != "" {

@@ -1,7 +1,7 @@
 // One integration: its details, its connections (both owners), the ways to
 // authenticate, and its tools.
 
-import { alertBox, api, busy, confirmDialog, el, errorPanel, field, kindLabel, loading, ownerLabel, select, toast, when } from '../lib.js';
+import { alertBox, api, busy, confirmDialog, copy, el, errorPanel, field, kindLabel, loading, ownerLabel, select, toast, when } from '../lib.js';
 import { toolBrowser } from '../tree.js';
 
 export async function render(ctx) {
@@ -181,11 +181,17 @@ function connections(ctx, integ, changed, loaded) {
         }
       });
     });
+    // The connection's own MCP endpoint, for clients that do not write code.
+    const directURL = location.origin + c.directPath;
+    const copyDirect = el('button', { type: 'button', class: 'small copy-direct', 'aria-label': `Copy the MCP URL of ${c.address}` }, 'Copy');
+    copyDirect.addEventListener('click', () => copy(directURL, copyDirect));
     return el('li', { class: 'conn' },
       el('div', { class: 'conn-main' },
         el('div', { class: 'conn-title' }, el('span', { class: 'conn-name' }, c.name),
           el('span', { class: `tag owner-${c.owner}` }, ownerLabel(c.owner))),
         el('code', { class: 'address' }, c.address),
+        el('div', { class: 'direct-row' }, el('span', { class: 'muted' }, 'Direct MCP endpoint'),
+          el('code', { class: 'direct-url' }, directURL), copyDirect),
         el('p', { class: 'meta' },
           el('span', {}, method ? method.label || method.kind : c.template),
           c.identityLabel ? el('span', {}, c.identityLabel) : null,
