@@ -104,6 +104,10 @@ type Kind struct {
 	ups    map[string]*upstream
 	closed bool
 
+	cfgMu     sync.Mutex
+	cfgs      map[string]parsedConfig // by the configuration's bytes
+	metaNames map[string]string       // original tool names by the tool's Meta
+
 	stopReaper chan struct{}
 	closeOnce  sync.Once
 	bg         sync.WaitGroup // reaper and background shutdowns
@@ -138,6 +142,8 @@ func New(opts Options) *Kind {
 		startSem:   make(chan struct{}, opts.MaxConcurrentStarts),
 		maxLine:    maxLineBytes,
 		ups:        map[string]*upstream{},
+		cfgs:       map[string]parsedConfig{},
+		metaNames:  map[string]string{},
 		stopReaper: make(chan struct{}),
 	}
 	k.bg.Add(1)
@@ -194,7 +200,7 @@ func (k *Kind) Call(ctx context.Context, c *integration.Connection, tool *integr
 	ctx, cancel := context.WithTimeout(ctx, k.opts.CallTimeout)
 	defer cancel()
 
-	name := originalName(tool, u.listedNames())
+	name := k.originalName(tool, u.listedNames())
 	req := mcp.CallToolRequest{}
 	req.Params.Name = name
 	req.Params.Arguments = callArguments(args)
@@ -293,13 +299,11 @@ func (k *Kind) upstreamFor(c *integration.Connection) (*upstream, error) {
 	if c == nil {
 		return nil, errors.New("mcpupstream: no connection")
 	}
-	cfg, err := ParseConfig(c.Config)
-	if err != nil {
-		return nil, &unusableError{msg: fmt.Sprintf("The MCP integration %s is misconfigured: %s.", c.Integration, err)}
+	pc := k.parseConfig(c.Config)
+	if pc.err != nil {
+		return nil, &unusableError{msg: fmt.Sprintf("The MCP integration %s is misconfigured: %s.", c.Integration, pc.err)}
 	}
-	if err := cfg.Validate(k.opts.AllowStdio); err != nil {
-		return nil, &unusableError{msg: fmt.Sprintf("The MCP integration %s is misconfigured: %s.", c.Integration, err)}
-	}
+	cfg := pc.cfg
 	if cfg.Transport == transportRemote && c.HTTP == nil {
 		return nil, errors.New("mcpupstream: the connection has no HTTP client")
 	}
@@ -307,7 +311,7 @@ func (k *Kind) upstreamFor(c *integration.Connection) (*upstream, error) {
 	if key == "" {
 		key = c.Integration + "\x00" + c.Owner + "\x00" + c.Subject + "\x00" + c.Name
 	}
-	fp := fingerprint(cfg, c.Credential)
+	fp := fingerprint(pc, c.Credential)
 	k.mu.Lock()
 	if k.closed {
 		k.mu.Unlock()
@@ -343,18 +347,57 @@ func (e *unusableError) Error() string { return e.msg }
 
 // fingerprint identifies what a pool entry was built from. Remote clients
 // read the credential per request, so only stdio includes it.
-func fingerprint(cfg Config, cred integration.Credential) string {
-	h := sha256.New()
-	b, _ := json.Marshal(cfg)
-	h.Write(b)
-	if cfg.Transport == transportStdio {
-		b, _ = json.Marshal(struct {
-			V map[string]string
-			T string
-		}{cred.Values, cred.AccessToken})
-		h.Write(b)
+func fingerprint(pc parsedConfig, cred integration.Credential) string {
+	if pc.cfg.Transport != transportStdio {
+		return pc.sum
 	}
+	h := sha256.New()
+	h.Write(pc.json)
+	b, _ := json.Marshal(struct {
+		V map[string]string
+		T string
+	}{cred.Values, cred.AccessToken})
+	h.Write(b)
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// parsedConfig is what every call derives from a connection's configuration.
+type parsedConfig struct {
+	cfg  Config
+	err  error  // from parsing or validating
+	json []byte // cfg re-encoded, what fingerprint hashes
+	sum  string // fingerprint without credentials
+}
+
+// maxParsedConfigs bounds the cache of parsed configurations; past it, the
+// cache starts again.
+const maxParsedConfigs = 256
+
+// parseConfig parses and validates a connection's configuration, once per
+// distinct configuration: it is the same for every call of a connection.
+func (k *Kind) parseConfig(raw json.RawMessage) parsedConfig {
+	k.cfgMu.Lock()
+	pc, ok := k.cfgs[string(raw)]
+	k.cfgMu.Unlock()
+	if ok {
+		return pc
+	}
+	pc.cfg, pc.err = ParseConfig(raw)
+	if pc.err == nil {
+		pc.err = pc.cfg.Validate(k.opts.AllowStdio)
+	}
+	if pc.err == nil {
+		pc.json, _ = json.Marshal(pc.cfg)
+		sum := sha256.Sum256(pc.json)
+		pc.sum = hex.EncodeToString(sum[:])
+	}
+	k.cfgMu.Lock()
+	if len(k.cfgs) >= maxParsedConfigs {
+		clear(k.cfgs)
+	}
+	k.cfgs[string(raw)] = pc
+	k.cfgMu.Unlock()
+	return pc
 }
 
 // startSlot runs start while holding one of the concurrent-start slots.

@@ -51,11 +51,23 @@ func (t *tap) SendRequest(ctx context.Context, req transport.JSONRPCRequest) (*t
 			e := *resp.Error
 			x.rpcErr, x.result = &e, nil
 		} else {
-			x.result, x.rpcErr = append(json.RawMessage(nil), resp.Result...), nil
+			x.result, x.rpcErr = resp.Result, nil
+			if req.Method == string(mcp.MethodToolsCall) {
+				// The caller reads x.result. The client would decode the whole
+				// result into its own types only for them to be dropped: a
+				// large result cost its size twice.
+				r := *resp
+				r.Result = emptyToolResult
+				resp = &r
+			}
 		}
 	}
 	return resp, err
 }
+
+// emptyToolResult is what the client decodes in place of a tools/call
+// result recorded in an exchange.
+var emptyToolResult = json.RawMessage(`{"content":[]}`)
 
 // wrapRequests declines what the upstream asks of us that nobody can answer
 // yet: elicitation (a human's input) and sampling (an LLM). The upstream gets

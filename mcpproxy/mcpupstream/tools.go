@@ -228,13 +228,32 @@ func movableRefs(raw json.RawMessage) bool {
 
 // originalName is the name Call sends upstream for tool: the one stamped by
 // Produce, else the last listing's, else the tool's own name.
-func originalName(tool *integration.Tool, listed map[string]string) string {
-	var m ToolMeta
-	if len(tool.Meta) > 0 && json.Unmarshal(tool.Meta, &m) == nil && m.OriginalName != "" {
-		return m.OriginalName
+func (k *Kind) originalName(tool *integration.Tool, listed map[string]string) string {
+	if len(tool.Meta) > 0 {
+		k.cfgMu.Lock()
+		name, ok := k.metaNames[string(tool.Meta)]
+		k.cfgMu.Unlock()
+		if !ok {
+			var m ToolMeta
+			if json.Unmarshal(tool.Meta, &m) == nil {
+				name = m.OriginalName
+			}
+			k.cfgMu.Lock()
+			if len(k.metaNames) >= maxMetaNames {
+				clear(k.metaNames)
+			}
+			k.metaNames[string(tool.Meta)] = name
+			k.cfgMu.Unlock()
+		}
+		if name != "" {
+			return name
+		}
 	}
 	if o, ok := listed[tool.Name]; ok {
 		return o
 	}
 	return tool.Name
 }
+
+// maxMetaNames bounds the cache of original names read from tools' Meta.
+const maxMetaNames = 4096
