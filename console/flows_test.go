@@ -196,6 +196,10 @@ func TestApprovingAPausedPostFromTheApprovalsPageCompletesTheAgentsResume(t *tes
 			if args := tb.text(card + " pre.args"); !strings.Contains(args, `"name": "Fido"`) {
 				t.Errorf("the card's arguments read %q", args)
 			}
+			// security.md M7: where the call goes, as the gateway built it.
+			if got, want := tb.text(card+" .target code"), "POST "+api.URL+"/pets"; got != want {
+				t.Errorf("the card says the call goes to %q, want %q", got, want)
+			}
 			tb.screenshot("approvals-" + mode)
 			tb.click(card + ` button[data-action=accept]`)
 			tb.do(tb.waitJS(fmt.Sprintf(`document.querySelector(%q)`, card+" .decision.d-accept")))
@@ -251,6 +255,9 @@ func TestTheResumePageApprovesABrowserModeExecution(t *testing.T) {
 	}
 	if got := tb.text("#resume-args"); !strings.Contains(got, `"name": "Nemo"`) {
 		t.Errorf("the page shows the arguments %q", got)
+	}
+	if got, want := tb.text("#resume-target"), "POST "+api.URL+"/pets"; got != want {
+		t.Errorf("the page says the call goes to %q, want %q", got, want)
 	}
 	tb.screenshot("resume")
 	tb.click("#approve")

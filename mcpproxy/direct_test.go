@@ -136,6 +136,9 @@ func TestDirectEndpointServesAnOpenAPIConnection(t *testing.T) {
 		if !strings.Contains(resultText(r), tc.want) || up.posts.Load() != tc.posts || len(h.messages) != 1 {
 			t.Fatalf("%s: %s; upstream writes %d, want %d; asked %d times", tc.action, resultText(r), up.posts.Load(), tc.posts, len(h.messages))
 		}
+		if !strings.Contains(h.messages[0], "Sends: POST "+up.URL+"/pets") {
+			t.Fatalf("the question does not say where the call goes: %s", h.messages[0])
+		}
 	}
 
 	tg.auditLog.flushNow()

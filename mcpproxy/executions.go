@@ -72,6 +72,9 @@ type pendingCall struct {
 	Message     string          `json:"message"`
 	Pattern     string          `json:"pattern,omitempty"`
 	Description string          `json:"description,omitempty"`
+	// Target is where the call goes (method and URL, or server and tool),
+	// as the integration describes it; empty when it cannot.
+	Target string `json:"target,omitempty"`
 }
 
 // approval is a decision on one pending call.
@@ -104,7 +107,7 @@ func jsonString(s string) string {
 
 // approvalMessage is what the human sees: the tool's own description of the
 // call (or the address and the rule), then the exact arguments.
-func approvalMessage(e *toolEntry, d decision, args json.RawMessage) string {
+func approvalMessage(e *toolEntry, d decision, args json.RawMessage, target string) string {
 	head := e.Tool.ApprovalDescription
 	switch {
 	case head != "":
@@ -122,6 +125,9 @@ func approvalMessage(e *toolEntry, d decision, args json.RawMessage) string {
 	preview := pretty.String()
 	if len(preview) > maxArgsPreview {
 		preview = preview[:maxArgsPreview] + "\n… [truncated]"
+	}
+	if target != "" {
+		head += "\n\nSends: " + target
 	}
 	return head + "\n\nArguments:\n" + preview
 }
@@ -146,7 +152,7 @@ type runOptions struct {
 // approvalGate is the part of Invoke that handles require_approval for a
 // run: a decision given for this exact call, an inline answer, or a
 // suspension that makes the run durable.
-func (o *runOptions) gate(ctx context.Context, seq int, e *toolEntry, d decision, args json.RawMessage) error {
+func (o *runOptions) gate(ctx context.Context, seq int, e *toolEntry, d decision, args json.RawMessage, target string) error {
 	hash := callHash(e.Path, args)
 	if a, ok := o.approved[seq]; ok {
 		if a.Hash != hash {
@@ -160,7 +166,7 @@ func (o *runOptions) gate(ctx context.Context, seq int, e *toolEntry, d decision
 	if o.autoApprove {
 		return nil
 	}
-	msg := approvalMessage(e, d, args)
+	msg := approvalMessage(e, d, args, target)
 	if o.elicit != nil {
 		if a := o.elicit(ctx, msg); a != "accept" {
 			return declined(e.Path, a)
@@ -168,7 +174,7 @@ func (o *runOptions) gate(ctx context.Context, seq int, e *toolEntry, d decision
 		return nil
 	}
 	return &sandbox.Suspend{Reason: &pendingCall{Seq: seq, Path: e.Path, Args: args, Hash: hash, Message: msg, Pattern: d.Pattern,
-		Description: e.Tool.ApprovalDescription}}
+		Description: e.Tool.ApprovalDescription, Target: target}}
 }
 
 func declined(path, action string) error {
@@ -801,7 +807,7 @@ func (g *Gateway) handleSessionExecutionGet(w http.ResponseWriter, r *http.Reque
 func pendingView(ex *execution) map[string]any {
 	pc := ex.Pending
 	return map[string]any{"executionId": ex.ID, "address": "tools." + pc.Path, "args": json.RawMessage(pc.Args), "message": pc.Message,
-		"pattern": pc.Pattern, "description": pc.Description, "mode": ex.Mode, "source": ex.Source, "createdAt": ex.CreatedAt.UnixMilli(),
+		"pattern": pc.Pattern, "description": pc.Description, "target": pc.Target, "mode": ex.Mode, "source": ex.Source, "createdAt": ex.CreatedAt.UnixMilli(),
 		"expiresAt": ex.ExpiresAt.UnixMilli(), "status": ex.Status, "decision": ex.Decision}
 }
 

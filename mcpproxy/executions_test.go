@@ -85,6 +85,16 @@ func TestModelModePausesAndResumes(t *testing.T) {
 		t.Fatalf("before approval: posts %d gets %d", up.posts.Load(), up.gets.Load())
 	}
 	id := executionID(t, r)
+	// security.md M7: the person sees where the call goes, never the key.
+	target := "POST " + up.URL + "/pets"
+	if msg := inter["message"].(string); !strings.Contains(msg, "Sends: "+target) || strings.Contains(msg, petsSecret) {
+		t.Fatalf("the approval message does not say where the call goes: %s", msg)
+	}
+	var pending []map[string]any
+	tg.api(t, "alice", "GET", "/api/executions?status=paused", nil, &pending)
+	if len(pending) != 1 || pending[0]["target"] != target {
+		t.Fatalf("the console's pending approval: %v, want target %q", pending, target)
+	}
 
 	done := c.resume(map[string]any{"executionId": id, "action": "accept", "content": "{}"})
 	want := `{"status":"completed","result":{"before":"Rex","created":"Fido","status":201},"logs":["[log] after true"]}`
@@ -230,11 +240,11 @@ func TestApprovalsAreSingleUseAndBoundToTheCall(t *testing.T) {
 		tg, _ := approvalsFixture(t, Config{})
 		e, _ := tg.catalog.lookup(Principal{ID: "alice"}, "pets.org.main.pets.createPet")
 		o := &runOptions{approved: map[int]approval{2: {Action: "accept", Hash: callHash(e.Path, json.RawMessage(`{"body":{"name":"Fido"}}`))}}}
-		err := o.gate(context.Background(), 2, e, decision{Action: ActionRequireApproval}, json.RawMessage(`{"body":{"name":"Mallory"}}`))
+		err := o.gate(context.Background(), 2, e, decision{Action: ActionRequireApproval}, json.RawMessage(`{"body":{"name":"Mallory"}}`), "")
 		if err == nil || !strings.Contains(err.Error(), "different arguments") {
 			t.Fatalf("got %v", err)
 		}
-		if err := o.gate(context.Background(), 2, e, decision{Action: ActionRequireApproval}, json.RawMessage(`{ "body": {"name": "Fido"} }`)); err != nil {
+		if err := o.gate(context.Background(), 2, e, decision{Action: ActionRequireApproval}, json.RawMessage(`{ "body": {"name": "Fido"} }`), ""); err != nil {
 			t.Fatalf("the same call (other spacing) was refused: %v", err)
 		}
 	})
@@ -398,7 +408,7 @@ func TestNativeModeAsksTheClient(t *testing.T) {
 			if res.IsError || !strings.Contains(string(b), `"created":"Fido"`) || up.posts.Load() != 1 || up.gets.Load() != 1 {
 				t.Fatalf("accept: %s; posts %d gets %d", b, up.posts.Load(), up.gets.Load())
 			}
-			if len(accept.messages) != 1 || !strings.HasPrefix(accept.messages[0], "POST /pets\n\nArguments:") {
+			if want := "POST /pets\n\nSends: POST " + up.URL + "/pets\n\nArguments:"; len(accept.messages) != 1 || !strings.HasPrefix(accept.messages[0], want) {
 				t.Fatalf("the client was shown %q", accept.messages)
 			}
 			decline := &elicitor{action: mcp.ElicitationResponseActionDecline}

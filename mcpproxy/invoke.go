@@ -152,12 +152,26 @@ func (g *Gateway) run(ctx context.Context, c Call, e *toolEntry, args json.RawMe
 		if c.run == nil {
 			return d, nil, noApprover(c.Source, e.Path)
 		}
-		if err := c.run.gate(ctx, c.seq, e, d, args); err != nil {
+		if err := c.run.gate(ctx, c.seq, e, d, args, g.target(ctx, c.Principal, e, kind, args)); err != nil {
 			return d, nil, err
 		}
 	}
 	res, err := g.perform(ctx, c, e, kind, hasKind, args)
 	return d, res, err
+}
+
+// target says where a call would go, for the person deciding on it
+// (security.md M7): the kind's description of the request, or "".
+func (g *Gateway) target(ctx context.Context, p Principal, e *toolEntry, kind integration.Kind, args json.RawMessage) string {
+	t, ok := kind.(integration.Targeter)
+	if !ok || e.system != nil {
+		return ""
+	}
+	conn, err := g.resolveConnection(ctx, p, e)
+	if err != nil {
+		return ""
+	}
+	return t.Target(conn, e.Tool, args)
 }
 
 // perform calls the tool: a system tool in process, or the integration kind

@@ -245,7 +245,7 @@ export function initials(name) {
   return ((parts[0] || '?')[0] + (parts[1] ? parts[1][0] : '')).toUpperCase();
 }
 
-/** headline is an approval message without its trailing argument dump (the page shows the arguments itself). */
+/** headline is an approval message without where the call goes and its arguments (the pages show both apart). */
 export function headline(message, address) {
-  return message ? message.split('\n\nArguments:')[0] : `Approve ${address}?`;
+  return message ? message.split(/\n\n(?:Sends: |Arguments:)/)[0] : `Approve ${address}?`;
 }

@@ -617,3 +617,20 @@ func TestCallThroughTheEgressClient(t *testing.T) {
 		})
 	}
 }
+
+// Target names the endpoint and the operation, without the endpoint's query
+// string (which may carry a key).
+func TestTargetNamesTheEndpointAndTheOperation(t *testing.T) {
+	cat, err := mustParse(t, `type Query { user(id: ID!): String } type Mutation { deleteUser(id: ID!): Boolean }`).Catalog()
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn := &integration.Connection{Config: mustJSON(t, Config{Endpoint: "https://api.example/graphql?key=SENTINEL"})}
+	want := map[string]string{"query.user": "POST https://api.example/graphql (GraphQL query user)", "mutation.deleteUser": "POST https://api.example/graphql (GraphQL mutation deleteUser)"}
+	for i := range cat.Tools {
+		tool := &cat.Tools[i]
+		if got := (&Kind{}).Target(conn, tool, json.RawMessage(`{"id":"1"}`)); got != want[tool.Name] {
+			t.Errorf("%s: Target = %q, want %q", tool.Name, got, want[tool.Name])
+		}
+	}
+}

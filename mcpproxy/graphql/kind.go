@@ -204,8 +204,27 @@ func (k *Kind) timeouts(maxBytes int64) timeouts {
 	return t
 }
 
+// Target is where a call goes: the operation, POSTed to the endpoint (its
+// query string, which may hold a key, left out).
+func (k *Kind) Target(c *integration.Connection, tool *integration.Tool, _ json.RawMessage) string {
+	if c == nil || tool == nil {
+		return ""
+	}
+	cfg, err := decodeConfig(c.Config)
+	if err != nil {
+		return ""
+	}
+	u, err := parseEndpoint(cfg.Endpoint)
+	var meta toolMeta
+	if err != nil || json.Unmarshal(tool.Meta, &meta) != nil || meta.Field == "" {
+		return ""
+	}
+	return fmt.Sprintf("POST %s (GraphQL %s %s)", endpointLabel(u), meta.Operation, meta.Field)
+}
+
 // Interface guards.
 var (
 	_ integration.Kind      = (*Kind)(nil)
 	_ integration.Forgetter = (*Kind)(nil)
+	_ integration.Targeter  = (*Kind)(nil)
 )

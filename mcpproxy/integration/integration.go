@@ -232,6 +232,14 @@ const (
 	ResponseBodyTimeout    = 60 * time.Second
 )
 
+// Targeter is implemented by kinds that can say where a call would go
+// before it is made: the method and URL of the request, or the server and
+// tool, without the credential. A person deciding on the call sees it
+// (security.md M7); "" when the kind cannot tell.
+type Targeter interface {
+	Target(c *Connection, tool *Tool, args json.RawMessage) string
+}
+
 // Closer is implemented by kinds that hold resources (pooled clients, child
 // processes); the gateway closes them when it stops.
 type Closer interface {

@@ -232,3 +232,26 @@ func TestLostSessionIsRecognised(t *testing.T) {
 		}
 	}
 }
+
+// Target names the server and the upstream's own tool name, without the
+// endpoint's query string (which may carry a key).
+func TestTargetNamesTheServerAndTheTool(t *testing.T) {
+	k := newKind(t, Options{AllowStdio: true})
+	tool := &integration.Tool{Name: "send_email", Meta: json.RawMessage(`{"originalName":"Send-Email"}`)}
+	tests := []struct {
+		name string
+		cfg  Config
+		want string
+	}{
+		{"remote", Config{Transport: "remote", Endpoint: "https://mcp.example/mcp?key=SENTINEL"}, `tool "Send-Email" of the MCP server at https://mcp.example/mcp`},
+		{"stdio", Config{Transport: "stdio", Command: "node"}, `tool "Send-Email" of the MCP server process node`},
+		{"misconfigured", Config{Transport: "carrier-pigeon"}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := k.Target(connection(t, tt.cfg, integration.Credential{}), tool, nil); got != tt.want {
+				t.Fatalf("Target = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}

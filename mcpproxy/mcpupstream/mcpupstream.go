@@ -450,9 +450,27 @@ func (k *Kind) reaper() {
 	}
 }
 
+// Target is the server and the tool a call goes to: the remote endpoint
+// (its query string, which may hold a key, left out) or the stdio command.
+func (k *Kind) Target(c *integration.Connection, tool *integration.Tool, _ json.RawMessage) string {
+	if c == nil || tool == nil {
+		return ""
+	}
+	pc := k.parseConfig(c.Config)
+	if pc.err != nil {
+		return ""
+	}
+	name := k.originalName(tool, nil)
+	if pc.cfg.Transport == transportStdio {
+		return fmt.Sprintf("tool %q of the MCP server process %s", name, pc.cfg.Command)
+	}
+	return fmt.Sprintf("tool %q of the MCP server at %s", name, redactURL(pc.cfg.Endpoint))
+}
+
 // Interface guards.
 var (
 	_ integration.Kind      = (*Kind)(nil)
 	_ integration.Closer    = (*Kind)(nil)
 	_ integration.Forgetter = (*Kind)(nil)
+	_ integration.Targeter  = (*Kind)(nil)
 )

@@ -892,3 +892,25 @@ func TestFetch(t *testing.T) {
 		t.Error("Fetch accepted a file URL")
 	}
 }
+
+// Target is what a person approving the call sees: the request's method
+// and URL, never the credential, even one that travels in the query.
+func TestTargetIsTheRequestWithoutTheCredential(t *testing.T) {
+	c := newCaller(t, callDoc, Config{BaseURL: "https://api.example/base/"})
+	c.conn.Credential = integration.Credential{Values: map[string]string{"token": "SENTINEL-key"},
+		Placements: []integration.Placement{{Carrier: "query", Name: "api_key"}}}
+	tool := toolNamed(t, c.cat, "pets.getPet")
+	tests := []struct{ name, args, want string }{
+		{"flat arguments", `{"petId":"7","verbose":true}`, "GET https://api.example/base/pets/7?verbose=true"},
+		{"containers", `{"path":{"petId":"a b"}}`, "GET https://api.example/base/pets/a%20b"},
+		{"arguments that make no request", `{"verbose":true}`, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := c.kind.Target(&c.conn, tool, json.RawMessage(tt.args))
+			if got != tt.want || strings.Contains(got, "SENTINEL") {
+				t.Fatalf("Target = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}

@@ -115,5 +115,34 @@ func (k Kind) Call(ctx context.Context, c *integration.Connection, tool *integra
 	return k.do(ctx, c.HTTP, req, red), nil
 }
 
+// Target is the request Call would send for args, method and URL, with the
+// credential left out and anything of it in the URL redacted; "" when the
+// arguments would not make a request.
+func (Kind) Target(c *integration.Connection, tool *integration.Tool, args json.RawMessage) string {
+	if c == nil || tool == nil {
+		return ""
+	}
+	var meta opMeta
+	if json.Unmarshal(tool.Meta, &meta) != nil || meta.Method == "" {
+		return ""
+	}
+	var cfg Config
+	if len(c.Config) > 0 && string(c.Config) != "null" && json.Unmarshal(c.Config, &cfg) != nil {
+		return ""
+	}
+	a, res := readArgs(&meta, args)
+	if res != nil {
+		return ""
+	}
+	req, res := buildRequest(context.Background(), &meta, &cfg, a)
+	if res != nil {
+		return ""
+	}
+	return newRedactor(c.Credential, cfg).str(req.Method + " " + req.URL.String())
+}
+
 // Interface guards.
-var _ integration.Kind = Kind{}
+var (
+	_ integration.Kind     = Kind{}
+	_ integration.Targeter = Kind{}
+)

@@ -61,6 +61,7 @@ export async function render(ctx) {
         el('code', { class: 'address', id: `ap-${x.executionId}` }, x.address),
         el('span', { class: 'tag' }, MODE[x.mode] || x.mode)),
       el('p', { class: 'approval-message' }, head),
+      x.target ? el('p', { class: 'target' }, 'Sends ', el('code', {}, x.target)) : null,
       el('h3', {}, 'Arguments'),
       el('pre', { class: 'code args' }, pretty(x.args)),
       el('p', { class: 'meta' },

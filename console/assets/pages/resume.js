@@ -40,6 +40,7 @@ export async function render(ctx) {
     el('p', { class: 'approval-message' }, head),
     el('dl', { class: 'facts' },
       el('dt', {}, 'Tool'), el('dd', {}, el('code', { class: 'address', id: 'resume-address' }, p.address || '')),
+      p.target ? el('dt', {}, 'Sends') : null, p.target ? el('dd', {}, el('code', { id: 'resume-target' }, p.target)) : null,
       el('dt', {}, 'Execution'), el('dd', { class: 'mono' }, id)),
     el('h3', {}, 'Arguments'),
     el('pre', { class: 'code args', id: 'resume-args' }, pretty(p.args)),
