@@ -1,9 +1,11 @@
 package mcpproxy
 
 import (
+	"bufio"
 	"context"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 )
@@ -81,5 +83,104 @@ func TestEventStreamsAreCapped(t *testing.T) {
 			t.Fatalf("after closing a stream, a new one still gets %d", status)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// readStream opens GET on path for session as principal, with lastEventID
+// when not empty, and sends every line it reads to the returned channel
+// until the test ends.
+func readStream(t *testing.T, tg *testGateway, path, session, principal, lastEventID string) <-chan string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	req, _ := http.NewRequestWithContext(ctx, "GET", tg.srv.URL+path, nil)
+	req.Header.Set("Accept", "text/event-stream")
+	req.Header.Set("X-Test-Principal", principal)
+	req.Header.Set("Mcp-Session-Id", session)
+	req.Header.Set("Mcp-Protocol-Version", "2025-06-18")
+	if lastEventID != "" {
+		req.Header.Set("Last-Event-ID", lastEventID)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.StatusCode != 200 {
+		t.Fatalf("GET %s: %d", path, res.StatusCode)
+	}
+	lines := make(chan string, 64)
+	go func() {
+		defer res.Body.Close()
+		sc := bufio.NewScanner(res.Body)
+		for sc.Scan() {
+			select {
+			case lines <- sc.Text():
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return lines
+}
+
+// security.md D20: a Last-Event-ID from another session's stream replays
+// nothing of it.
+func TestLastEventIDOfAnotherSessionReplaysNothing(t *testing.T) {
+	tg := newTestGateway(t, Config{})
+	echo := tool("echo", "Echo", `"text":{"type":"string"}`)
+	tg.connect(t, "team", OwnerOrg, "", "main", echo)
+	const path = "/mcp/direct/team/org/main"
+	session := func(principal string) string {
+		c := tg.client(t, principal)
+		c.url = tg.srv.URL + path
+		c.initialize()
+		return c.session
+	}
+	mine := session("alice")
+	first := readStream(t, tg, path, mine, "alice", "")
+	time.Sleep(100 * time.Millisecond) // the stream is registered
+
+	// The connection's tools change: the open stream is told.
+	tg.connect(t, "team", OwnerOrg, "", "main", echo, tool("note", "Note", ``))
+	lister := tg.client(t, "alice")
+	lister.url, lister.session = tg.srv.URL+path, mine
+	lister.call("tools/list", map[string]any{}) // the endpoint picks up the change on its next request
+	var eventID string
+	deadline := time.After(5 * time.Second)
+	for seen := false; !seen; {
+		select {
+		case l := <-first:
+			if strings.HasPrefix(l, "id:") {
+				eventID = strings.TrimSpace(strings.TrimPrefix(l, "id:"))
+			}
+			seen = strings.Contains(l, "notifications/tools/list_changed")
+		case <-deadline:
+			t.Fatal("the session's own stream was not told that the tools changed")
+		}
+	}
+	if eventID == "" {
+		eventID = "1"
+	}
+	// Sessions that began after the change have nothing of their own to be
+	// told about it.
+	other, bobs := session("alice"), session("bob")
+	for _, tc := range []struct{ name, session, principal string }{
+		{"another session of the same principal", other, "alice"},
+		{"another principal's session", bobs, "bob"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			lines := readStream(t, tg, path, tc.session, tc.principal, eventID)
+			timeout := time.After(500 * time.Millisecond)
+			for {
+				select {
+				case l := <-lines:
+					if strings.HasPrefix(l, "data:") {
+						t.Fatalf("replayed to %s: %s", tc.name, l)
+					}
+				case <-timeout:
+					return
+				}
+			}
+		})
 	}
 }
