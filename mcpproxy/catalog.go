@@ -68,6 +68,10 @@ type catalog struct {
 	// ix is the search index over every tool, rebuilt on the first search
 	// after a change (nil until then).
 	ix *searchIndex
+
+	// changed, if set, is told the key of a connection whose tools were
+	// replaced or removed (after the change, without c.mu held).
+	changed func(key string)
 }
 
 func newCatalog(system []*systemTool) *catalog {
@@ -114,6 +118,15 @@ func (c *catalog) set(conn Connection, kind string, cat *integration.Catalog, he
 	if old != nil {
 		forgetValidators(old.tools)
 	}
+	c.notify(conn.key())
+}
+
+func (c *catalog) notify(keys ...string) {
+	if c.changed != nil {
+		for _, k := range keys {
+			c.changed(k)
+		}
+	}
 }
 
 func (c *catalog) remove(key string) {
@@ -125,20 +138,24 @@ func (c *catalog) remove(key string) {
 	if old != nil {
 		forgetValidators(old.tools)
 	}
+	c.notify(key)
 }
 
 func (c *catalog) removeIntegration(slug string) {
 	c.mu.Lock()
 	var gone []*toolEntry
+	var keys []string
 	for k, ct := range c.conns {
 		if ct.conn.Integration == slug {
 			gone = append(gone, ct.tools...)
+			keys = append(keys, k)
 			delete(c.conns, k)
 		}
 	}
 	c.ix = nil
 	c.mu.Unlock()
 	forgetValidators(gone)
+	c.notify(keys...)
 }
 
 // visible returns every tool p can see, static tools first, in path order

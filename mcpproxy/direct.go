@@ -34,6 +34,7 @@ type directEndpoints struct {
 // directEndpoint is one connection's endpoint.
 type directEndpoint struct {
 	*mcpEndpoint
+	key string // the connection's
 
 	mu    sync.Mutex
 	built *connTools            // the catalog entry the tool list was made from
@@ -73,7 +74,7 @@ func (g *Gateway) directEndpoint(ct *connTools) *directEndpoint {
 	}
 	d := g.direct.byKey[key]
 	if d == nil {
-		d = &directEndpoint{}
+		d = &directEndpoint{key: key}
 		path := DirectPrefix + ct.conn.Integration + "/" + ct.conn.Owner + "/" + ct.conn.Name
 		d.mcpEndpoint = newEndpoint(g, path, g.mcp.streams,
 			func(*mcpEndpoint) server.ToolFilterFunc { return d.filterTools },
@@ -83,8 +84,31 @@ func (g *Gateway) directEndpoint(ct *connTools) *directEndpoint {
 		g.direct.dropRemovedLocked(g.catalog)
 	}
 	g.direct.mu.Unlock()
-	d.sync(ct)
+	d.sync()
 	return d
+}
+
+// connectionChanged brings the endpoint of the connection with key, if one
+// was served, up to date at once, so that clients with an open stream hear
+// of new tools without having to ask; a removed connection's endpoint
+// closes.
+func (g *Gateway) connectionChanged(key string) {
+	g.direct.mu.Lock()
+	d := g.direct.byKey[key]
+	g.direct.mu.Unlock()
+	if d == nil {
+		return
+	}
+	if !g.catalog.has(key) {
+		g.direct.mu.Lock()
+		if g.direct.byKey[key] == d {
+			delete(g.direct.byKey, key)
+		}
+		g.direct.mu.Unlock()
+		d.close()
+		return
+	}
+	d.sync()
 }
 
 // dropRemovedLocked closes the endpoints of connections that are gone.
@@ -108,10 +132,15 @@ func (ds *directEndpoints) close() {
 
 // sync rebuilds the tool list when the connection's tools changed since it
 // was built; mcp-go then tells the endpoint's sessions the list changed.
-func (d *directEndpoint) sync(ct *connTools) {
+// It reads the catalog under d.mu, so that of two syncs racing a change
+// the later never installs the older tools.
+func (d *directEndpoint) sync() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.built == ct {
+	d.g.catalog.mu.RLock()
+	ct := d.g.catalog.conns[d.key]
+	d.g.catalog.mu.RUnlock()
+	if ct == nil || d.built == ct {
 		return
 	}
 	names := make(map[string]*toolEntry, len(ct.tools))

@@ -262,6 +262,12 @@ func TestDirectEndpointAddressingAndIsolation(t *testing.T) {
 		if tools := directTools(t, c); tools["note"].Name == "" {
 			t.Fatalf("tools after the change: %v", tools)
 		}
+		if code, body := tg.api(t, "alice", "DELETE", "/api/connections/user/notes/mine", nil, nil); code != 200 {
+			t.Fatalf("removing the connection: %d %s", code, body)
+		}
+		if status, body := post("alice", "/mcp/direct/notes/user/mine", ""); status != 404 {
+			t.Fatalf("the endpoint of a removed connection: %d %s", status, body)
+		}
 	})
 }
 

@@ -145,6 +145,7 @@ func New(cfg Config) (*Gateway, error) {
 		g.kinds[k.Name()] = k
 	}
 	g.catalog = newCatalog(g.systemTools())
+	g.catalog.changed = g.connectionChanged
 	if err := g.catalog.load(cfg.Store, g.integrationKind, g.base); err != nil {
 		return nil, fmt.Errorf("loading the tool catalog: %w", err)
 	}
