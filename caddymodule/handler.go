@@ -268,6 +268,10 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) error {
 	}
 	p := cleanPath(r.URL.Path)
 
+	if p == healthPath && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+		h.serveHealth(w, r)
+		return nil
+	}
 	if h.wellKnown.matches(p) {
 		h.wellKnown.serve(w, r, p, h.origin(r), h.issuer())
 		return nil
@@ -317,6 +321,32 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) error {
 		h.console.ServeHTTP(w, r)
 	}
 	return nil
+}
+
+// healthPath answers load balancers and orchestrators, without a token.
+const healthPath = "/health"
+
+// serveHealth is 200 {"status":"ok"} when the gateway serves requests and,
+// behind access, holds the keys to verify tokens; otherwise 503
+// {"status":"degraded"} with the check that fails. It tells nothing else
+// about the gateway.
+func (h *Handler) serveHealth(w http.ResponseWriter, r *http.Request) {
+	checks := map[string]string{"gateway": "ok"}
+	healthy := true
+	if h.app.gateway(r.Context(), 0) == nil {
+		checks["gateway"], healthy = "starting", false
+	}
+	if h.ident != nil {
+		checks["access_keys"] = "ok"
+		if !h.ident.ready() {
+			checks["access_keys"], healthy = "unavailable", false
+		}
+	}
+	status, word := http.StatusOK, "ok"
+	if !healthy {
+		status, word = http.StatusServiceUnavailable, "degraded"
+	}
+	writeJSONBody(w, status, map[string]any{"status": word, "checks": checks})
 }
 
 func (h *Handler) identify(r *http.Request) (mcpproxy.Principal, *identityError) {

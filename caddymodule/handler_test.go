@@ -443,3 +443,50 @@ func TestAPanicIsAGeneric500(t *testing.T) {
 	serve(func(http.ResponseWriter) { panic(http.ErrAbortHandler) })
 	t.Fatal("ErrAbortHandler was swallowed")
 }
+
+// security.md A30: with the JWKS down at startup, protected routes fail
+// closed and /health says why; once the keys come, both recover without a
+// restart.
+func TestJWKSDownAtStartupThroughTheHandler(t *testing.T) {
+	f := newFakeAccess(t)
+	f.down.Store(true)
+	base := productionSite(t, f, "")
+	token := map[string]string{"Cf-Access-Jwt-Assertion": f.sign(f.claims(consoleAUD, nil), nil)}
+
+	if res := do(t, "GET", base+"/health", nil, ""); res.status != 503 || !strings.Contains(res.body, `"access_keys":"unavailable"`) || !strings.Contains(res.body, `"status":"degraded"`) {
+		t.Fatalf("/health without keys: %d %s", res.status, res.body)
+	}
+	if res := do(t, "GET", base+"/api/account/me", token, ""); res.status != 401 {
+		t.Fatalf("a valid token without keys to check it: %d %s, want 401", res.status, res.body)
+	}
+
+	f.down.Store(false)
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		res := do(t, "GET", base+"/health", nil, "")
+		if res.status == 200 {
+			if res.body != `{"checks":{"access_keys":"ok","gateway":"ok"},"status":"ok"}`+"\n" {
+				t.Fatalf("/health once recovered: %s", res.body)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/health did not recover: %d %s", res.status, res.body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if res := do(t, "GET", base+"/api/account/me", token, ""); res.status != 200 || !strings.Contains(res.body, `"id":"user-bob"`) {
+		t.Fatalf("the same token once the keys are in: %d %s", res.status, res.body)
+	}
+}
+
+func TestHealthOnTheLocalDefault(t *testing.T) {
+	port := freePort(t)
+	mustRun(t, localSite(filepath.Join(t.TempDir(), "executor.db"), "", "127.0.0.1", port))
+	for _, method := range []string{"GET", "HEAD"} {
+		res := do(t, method, fmt.Sprintf("http://127.0.0.1:%d/health", port), nil, "")
+		if res.status != 200 || (method == "GET" && res.body != `{"checks":{"gateway":"ok"},"status":"ok"}`+"\n") {
+			t.Fatalf("%s /health: %d %q", method, res.status, res.body)
+		}
+	}
+}

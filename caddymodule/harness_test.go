@@ -33,6 +33,7 @@ type fakeAccess struct {
 	srv     *httptest.Server
 	team    string
 	fetches atomic.Int32
+	down    atomic.Bool // the JWKS answers 503
 }
 
 const testTeam = "test.cloudflareaccess.com"
@@ -46,6 +47,10 @@ func newFakeAccess(t *testing.T) *fakeAccess {
 	f := &fakeAccess{key: key, kid: "k1-" + fmt.Sprint(time.Now().UnixNano()), team: testTeam}
 	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f.fetches.Add(1)
+		if f.down.Load() {
+			http.Error(w, "unavailable", http.StatusServiceUnavailable)
+			return
+		}
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(map[string]any{"keys": []any{jwkOf(f.kid, &key.PublicKey)}})
 	}))

@@ -39,6 +39,8 @@ func (e *identityError) Error() string { return e.reason }
 type identifier interface {
 	identify(r *http.Request) (mcpproxy.Principal, *identityError)
 	issuer() string
+	// ready reports whether tokens can be verified now (the keys are in).
+	ready() bool
 }
 
 // tokenVerifier is the part the cloudflare_access and jwt providers share:
@@ -104,6 +106,8 @@ func (t *tokenVerifier) cleanup() error {
 }
 
 func (t *tokenVerifier) issuer() string { return t.iss }
+
+func (t *tokenVerifier) ready() bool { return t.verifier != nil && t.verifier.Ready() }
 
 // routeAudiences binds audiences to routes: when mcp_aud is set, /mcp accepts
 // only those and everything else accepts only aud, so the MCP application's
