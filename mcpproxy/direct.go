@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -13,6 +14,7 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/mcpexecutor/executor/mcpproxy/mcpupstream"
+	"github.com/mcpexecutor/executor/sandbox"
 )
 
 // DirectPrefix is where connections' direct endpoints live:
@@ -241,17 +243,26 @@ func selfContainedSchema(e *toolEntry) json.RawMessage {
 }
 
 // call is one tools/call on the endpoint: through Invoke like every other
-// call. A call that needs approval asks the client through elicitation when
-// it can answer; otherwise Invoke refuses it with a message saying where a
-// person can approve it.
+// call. A call that needs approval asks the person through the client when
+// it can: inline (elicitation/create) on a session that declared
+// elicitation, or, from a 2026-07-28 client that declared it, with an
+// input_required round trip over a durable paused execution (see
+// callPausing). Otherwise Invoke refuses it, saying where a person can
+// approve it.
 func (d *directEndpoint) call(ctx context.Context, path string, passthrough bool, req mcp.CallToolRequest) *mcp.CallToolResult {
 	p, ok := PrincipalFrom(ctx)
 	if !ok {
 		return toolError("Unauthorized")
 	}
+	if state := req.Params.RequestState; state != "" {
+		return d.resumePaused(ctx, p, path, passthrough, req, state)
+	}
 	c := Call{Principal: p, Path: path, Args: req.Params.RawArguments, Source: "direct"}
-	if canElicit(ctx) {
+	switch {
+	case canElicit(ctx):
 		c.run = &runOptions{principal: p, source: "direct", elicit: d.elicit}
+	case canAnswerInputRequests(ctx) && d.needsApproval(p, path):
+		return d.callPausing(ctx, p, path, passthrough, req.Params.RawArguments)
 	}
 	out, err := d.g.Invoke(ctx, c)
 	if err != nil {
@@ -262,6 +273,81 @@ func (d *directEndpoint) call(ctx context.Context, path string, passthrough bool
 		return toolError("Internal tool error")
 	}
 	return directResult(out, passthrough)
+}
+
+// needsApproval reports whether p's call of path waits for a person under
+// the policies as they are now. Invoke decides again when the call runs.
+func (d *directEndpoint) needsApproval(p Principal, path string) bool {
+	e, ok := d.g.catalog.lookup(p, path)
+	return ok && d.g.decideFor(p, e).Action == ActionRequireApproval
+}
+
+// callPausing makes a call that needs approval for a 2026-07-28 client: as
+// an execution of the one call (Invoke's checks, the approval gate, the
+// audit and the durable pause all as in code mode), whose pause becomes an
+// input_required result naming the execution. The client's retry carries
+// the person's answer (resumePaused), possibly to another gateway process
+// or after a restart.
+func (d *directEndpoint) callPausing(ctx context.Context, p Principal, path string, passthrough bool, args json.RawMessage) *mcp.CallToolResult {
+	if len(bytes.TrimSpace(args)) == 0 {
+		args = json.RawMessage("{}")
+	}
+	var code strings.Builder
+	code.WriteString("return await tools")
+	for _, seg := range strings.Split(path, ".") {
+		code.WriteString("[" + jsonString(seg) + "]")
+	}
+	// JSON.parse, not a literal: a "__proto__" key stays an own property.
+	code.WriteString("(JSON.parse(" + jsonString(string(args)) + "))")
+	o := &runOptions{principal: p, source: "direct", mode: ModeNative, origin: originFrom(ctx)}
+	res, ex, err := d.g.startExecution(ctx, o, code.String())
+	switch {
+	case err != nil:
+		return toolError("Error: " + err.Error())
+	case ex != nil:
+		return nativeRequest(ex)
+	case res.Status != sandbox.StatusCompleted:
+		return toolError(res.Error)
+	}
+	return directResult(res.Value, passthrough)
+}
+
+// resumePaused continues the paused call a client's retry names, with the
+// person's answer from its input responses.
+func (d *directEndpoint) resumePaused(ctx context.Context, p Principal, path string, passthrough bool, req mcp.CallToolRequest, state string) *mcp.CallToolResult {
+	if ex, ok, err := d.g.loadExecution(state); err == nil && ok && ex.Principal == p.ID && ex.Source == "direct" &&
+		ex.Pending != nil && ex.Pending.Path != path {
+		return toolError(fmt.Sprintf("The requestState is for a call of %s, not of this tool; call the tool again without it.", ex.Pending.Path))
+	}
+	action := "cancel"
+	if r := server.ElicitationResponse(req.Params.InputResponses, "approval"); r != nil {
+		action = string(r.Action)
+	}
+	out, err := d.g.continueExecution(ctx, p, state, action, nil, &runOptions{mode: ModeNative})
+	if err != nil {
+		if r, ok := unavailableResult(err, state); ok {
+			return r
+		}
+		return toolError("Error: " + err.Error())
+	}
+	if out.NeedsInput() || out.IsError {
+		return out
+	}
+	var done struct {
+		Result json.RawMessage `json:"result"`
+	}
+	b, err := json.Marshal(out.StructuredContent)
+	if err != nil || json.Unmarshal(b, &done) != nil {
+		return toolError("Internal tool error")
+	}
+	return directResult(done.Result, passthrough)
+}
+
+// canAnswerInputRequests reports whether the request comes from a
+// 2026-07-28 client that declared elicitation for it.
+func canAnswerInputRequests(ctx context.Context) bool {
+	info := server.RequestProtocolInfoFromContext(ctx)
+	return info != nil && info.Modern && info.ClientCapabilities != nil && info.ClientCapabilities.Elicitation != nil
 }
 
 // canElicit reports whether the request's client can be asked inline: a

@@ -125,19 +125,24 @@ func TestDirectEndpointServesAnOpenAPIConnection(t *testing.T) {
 		t.Fatalf("the upstream saw %d writes, want none without an approval", n)
 	}
 
-	// A client that can answer elicitation is asked, and its answer holds.
-	for _, tc := range []struct {
-		action mcp.ElicitationResponseAction
-		posts  int64
-		want   string
-	}{{"decline", 0, "declined by the user"}, {"accept", 1, `"status": 201`}} {
-		h := &elicitor{action: tc.action}
-		r := directCall(t, sdkConnect(t, url, "alice", true, h), "pets.createPet", map[string]any{"body": map[string]any{"name": "Rex"}})
-		if !strings.Contains(resultText(r), tc.want) || up.posts.Load() != tc.posts || len(h.messages) != 1 {
-			t.Fatalf("%s: %s; upstream writes %d, want %d; asked %d times", tc.action, resultText(r), up.posts.Load(), tc.posts, len(h.messages))
-		}
-		if !strings.Contains(h.messages[0], "Sends: POST "+up.URL+"/pets") {
-			t.Fatalf("the question does not say where the call goes: %s", h.messages[0])
+	// A client that can answer elicitation is asked, and its answer holds:
+	// inline on a session, with an input_required round trip on 2026-07-28.
+	posts := int64(0)
+	for _, legacy := range []bool{true, false} {
+		for _, tc := range []struct {
+			action mcp.ElicitationResponseAction
+			posts  int64
+			want   string
+		}{{"decline", 0, "declined by the user"}, {"accept", 1, `"status": 201`}} {
+			h := &elicitor{action: tc.action}
+			r := directCall(t, sdkConnect(t, url, "alice", legacy, h), "pets.createPet", map[string]any{"body": map[string]any{"name": "Rex"}})
+			posts += tc.posts
+			if !strings.Contains(resultText(r), tc.want) || r.IsError != (tc.action == "decline") || up.posts.Load() != posts || len(h.messages) != 1 {
+				t.Fatalf("legacy %v, %s: %s; upstream writes %d, want %d; asked %d times", legacy, tc.action, resultText(r), up.posts.Load(), posts, len(h.messages))
+			}
+			if !strings.Contains(h.messages[0], "Sends: POST "+up.URL+"/pets") {
+				t.Fatalf("the question does not say where the call goes: %s", h.messages[0])
+			}
 		}
 	}
 
@@ -153,7 +158,7 @@ func TestDirectEndpointServesAnOpenAPIConnection(t *testing.T) {
 		}
 	}
 	slices.Sort(sources)
-	want := "[direct:approval_unavailable direct:declined direct:invalid_tool_arguments direct:invalid_tool_arguments direct:ok direct:ok]"
+	want := "[direct:approval_unavailable direct:declined direct:declined direct:invalid_tool_arguments direct:invalid_tool_arguments direct:ok direct:ok direct:ok direct:paused direct:paused]"
 	if fmt.Sprint(sources) != want {
 		t.Fatalf("audited calls %v, want %s", sources, want)
 	}
@@ -291,5 +296,42 @@ func TestDirectEndpointCallsCountOnceAgainstTheRateLimit(t *testing.T) {
 	}
 	if fmt.Sprint(got) != "[true: true: false:rate_limited]" {
 		t.Fatalf("three calls with a burst of two: %v", got)
+	}
+}
+
+// A 2026-07-28 retry names its paused call with requestState: on another
+// tool of the endpoint it is refused and changes nothing; on its own tool,
+// with the person's answer, the call runs once.
+func TestDirectEndpointRequestStateBelongsToItsCall(t *testing.T) {
+	tg, up := approvalsFixture(t, Config{})
+	post := func(name string, params map[string]any) map[string]any {
+		t.Helper()
+		params["name"] = name
+		params["_meta"] = map[string]any{"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+			"io.modelcontextprotocol/clientInfo": map[string]any{"name": "t", "version": "0"}, "io.modelcontextprotocol/clientCapabilities": map[string]any{"elicitation": map[string]any{}}}
+		c := tg.client(t, "alice")
+		c.url, c.protocol = tg.srv.URL+"/mcp/direct/pets/org/main", "2026-07-28"
+		c.headers["Mcp-Protocol-Version"], c.headers["Mcp-Method"], c.headers["Mcp-Name"] = "2026-07-28", "tools/call", name
+		res := c.call("tools/call", params)
+		var out map[string]any
+		if res.status != 200 || json.Unmarshal(res.Result, &out) != nil {
+			t.Fatalf("%s: %d %s", name, res.status, res.raw)
+		}
+		return out
+	}
+	create := map[string]any{"body": map[string]any{"name": "Rex"}}
+	first := post("pets.createPet", map[string]any{"arguments": create})
+	state, _ := first["requestState"].(string)
+	if first["resultType"] != "input_required" || state == "" {
+		t.Fatalf("the first call: %v, want input_required with a requestState", first)
+	}
+	answer := map[string]any{"approval": map[string]any{"action": "accept", "content": map[string]any{}}}
+	other := post("pets.getPet", map[string]any{"arguments": map[string]any{"petId": "1"}, "requestState": state, "inputResponses": answer})
+	if other["isError"] != true || !strings.Contains(fmt.Sprint(other["content"]), "is for a call of pets.org.main.pets.createPet") || up.posts.Load() != 0 {
+		t.Fatalf("the state on another tool: %v; upstream writes %d", other, up.posts.Load())
+	}
+	done := post("pets.createPet", map[string]any{"arguments": create, "requestState": state, "inputResponses": answer})
+	if done["isError"] == true || !strings.Contains(fmt.Sprint(done["structuredContent"]), "status:201") || up.posts.Load() != 1 {
+		t.Fatalf("the retry with the answer: %v; upstream writes %d", done, up.posts.Load())
 	}
 }

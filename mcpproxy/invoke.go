@@ -216,7 +216,7 @@ func (g *Gateway) perform(ctx context.Context, c Call, e *toolEntry, kind integr
 func noApprover(source, path string) error {
 	msg := fmt.Sprintf("Tool %q requires approval; call it from execute or the console, where a person can approve it.", path)
 	if source == "direct" {
-		msg = fmt.Sprintf("Tool %q requires a person's approval, and this MCP client cannot be asked for it (it did not declare elicitation, or speaks protocol 2026-07-28). "+
+		msg = fmt.Sprintf("Tool %q requires a person's approval, and this MCP client cannot be asked for it (it did not declare elicitation). "+
 			"Call it through execute on /mcp, where the call waits for an approval, or ask an administrator for a policy that approves it.", path)
 	}
 	return &ThrownError{Message: msg, outcome: "approval_unavailable"}
