@@ -28,7 +28,8 @@ var heapBound struct {
 }
 
 // boundHeap lowers the runtime's soft memory limit (debug.SetMemoryLimit)
-// to the memory the process holds now plus extra bytes, so that the
+// to the memory the process holds now (after returning what it freed) plus
+// extra bytes, so that the
 // collector runs earlier instead of letting the heap double, until release
 // is called. It only ever lowers a limit: an operator's GOMEMLIMIT below
 // the bound stays. When what is reachable outgrows the bound, the runtime
@@ -39,6 +40,10 @@ func boundHeap(extra int64) (release func()) {
 	defer heapBound.Unlock()
 	if heapBound.holders == 0 {
 		heapBound.before = debug.SetMemoryLimit(-1)
+		// Memory that earlier work freed but the runtime still holds would
+		// count as room for this import: return it first (a collection,
+		// some milliseconds), so that the bound is what is live plus extra.
+		debug.FreeOSMemory()
 		heapBound.limit = goMemoryHeld()
 	}
 	heapBound.holders++
