@@ -335,3 +335,40 @@ func TestDirectEndpointRequestStateBelongsToItsCall(t *testing.T) {
 		t.Fatalf("the retry with the answer: %v; upstream writes %d", done, up.posts.Load())
 	}
 }
+
+// security.md E5: two upstreams with a tool of the same name stay apart,
+// in code mode and on their direct endpoints; neither shadows the other.
+func TestSameToolNameOnTwoUpstreamsStaysNamespaced(t *testing.T) {
+	tg := newTestGateway(t, Config{})
+	send := tool("send_email", "Send an email", `"to":{"type":"string"}`)
+	tg.connect(t, "mail", OwnerOrg, "", "main", send)
+	tg.connect(t, "crm", OwnerOrg, "", "main", send)
+	c := tg.client(t, "alice")
+	c.initialize()
+	r := c.execute(`const found = (await tools.search({ query: "send email" })).items.map(i => i.path).sort();
+const a = await tools.mail.org.main.send_email({ to: "a@example.com" });
+const b = await tools.crm.org.main.send_email({ to: "b@example.com" });
+return { found, a: a.data.to, b: b.data.to };`)
+	if want := `{"found":["crm.org.main.send_email","mail.org.main.send_email"],"a":"a@example.com","b":"b@example.com"}`; !strings.Contains(string(r.StructuredContent), want) {
+		t.Fatalf("code mode: %s, want %s", r.StructuredContent, want)
+	}
+	for _, slug := range []string{"mail", "crm"} {
+		d := sdkConnect(t, tg.srv.URL+"/mcp/direct/"+slug+"/org/main", "alice", true, nil)
+		if tools := directTools(t, d); len(tools) != 1 || tools["send_email"].Name == "" {
+			t.Fatalf("%s's endpoint lists %v", slug, tools)
+		}
+		directCall(t, d, "send_email", map[string]any{"to": slug})
+	}
+	tg.auditLog.flushNow()
+	var page struct {
+		Items []auditRecord `json:"items"`
+	}
+	tg.api(t, "alice", "GET", "/api/audit?limit=100", nil, &page)
+	counts := map[string]int{}
+	for _, rec := range page.Items {
+		counts[rec.Address]++
+	}
+	if counts["tools.mail.org.main.send_email"] != 2 || counts["tools.crm.org.main.send_email"] != 2 {
+		t.Fatalf("the audit log's addresses: %v, want two calls of each", counts)
+	}
+}

@@ -44,6 +44,10 @@ const c = new Counter(2); c.inc(); return c.inc();`, "4"},
 		{"Math.random is in [0,1)", "const xs = Array.from({length: 1000}, Math.random); return xs.every(x => x >= 0 && x < 1) && new Set(xs).size > 990", "true"},
 		{"strict mode is on", "try { undeclared = 1; return 'sloppy' } catch (e) { return e.name }", `"ReferenceError"`},
 		{"performance.now is relative", "const a = performance.now(); return a === 0 && performance.now() >= a", "true"},
+		// security.md H13: timing probes get whole milliseconds, no finer.
+		{"the clocks are coarsened to whole milliseconds", `const xs = [];
+for (let i = 0; i < 2000; i++) xs.push(Date.now(), performance.now(), new Date().getTime());
+return xs.every(Number.isInteger)`, "true"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
