@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"slices"
 	"strings"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
 )
 
 // directTools lists the tools of an endpoint by name.
@@ -370,5 +372,44 @@ return { found, a: a.data.to, b: b.data.to };`)
 	}
 	if counts["tools.mail.org.main.send_email"] != 2 || counts["tools.crm.org.main.send_email"] != 2 {
 		t.Fatalf("the audit log's addresses: %v, want two calls of each", counts)
+	}
+}
+
+// security.md J2: icons an upstream MCP server puts on its tools (or on
+// itself) reach no client: not the direct endpoint's tool list, not the
+// API the console reads, not describe.
+func TestUpstreamIconsReachNoClient(t *testing.T) {
+	s := server.NewMCPServer("iconic", "1.0.0", server.WithToolCapabilities(false),
+		server.WithIcons(mcp.Icon{Src: "javascript:alert(1)"}))
+	s.AddTool(mcp.NewTool("ping", mcp.WithDescription("Ping"), mcp.WithToolIcons(
+		mcp.Icon{Src: "javascript:alert(2)"}, mcp.Icon{Src: "http://evil.example/i.svg", MIMEType: "image/svg+xml"})),
+		func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) { return mcp.NewToolResultText("pong"), nil })
+	mux := http.NewServeMux()
+	mux.Handle("/mcp", server.NewStreamableHTTPServer(s))
+	up := httptest.NewServer(mux)
+	t.Cleanup(up.Close)
+
+	tg := newTestGateway(t, Config{})
+	if code, body := tg.api(t, "alice", "POST", "/api/mcp/servers", map[string]any{"name": "Iconic", "slug": "iconic", "transport": "remote", "endpoint": up.URL + "/mcp", "remoteTransport": "streamable-http"}, nil); code != 200 {
+		t.Fatalf("add: %d %s", code, body)
+	}
+	if code, body := tg.api(t, "alice", "POST", "/api/connections", map[string]any{"owner": "org", "name": "main", "integration": "iconic", "template": "none"}, nil); code != 200 {
+		t.Fatalf("connect: %d %s", code, body)
+	}
+	d := sdkConnect(t, tg.srv.URL+"/mcp/direct/iconic/org/main", "alice", true, nil)
+	listed, _ := json.Marshal(directTools(t, d))
+	_, apiTools := tg.api(t, "alice", "GET", "/api/tools?integration=iconic", nil, nil)
+	_, schema := tg.api(t, "alice", "GET", "/api/tools/schema?address=tools.iconic.org.main.ping", nil, nil)
+	c := tg.client(t, "alice")
+	c.initialize()
+	described := c.execute(`return await tools.describe.tool({ path: "iconic.org.main.ping" })`)
+	for what, text := range map[string]string{"the direct tool list": string(listed), "GET /api/tools": apiTools,
+		"GET /api/tools/schema": schema, "describe": string(described.StructuredContent)} {
+		if !strings.Contains(text, "ping") {
+			t.Fatalf("%s does not have the tool: %s", what, text)
+		}
+		if strings.Contains(text, "javascript:") || strings.Contains(text, "evil.example") {
+			t.Errorf("%s carries the upstream's icons: %s", what, text)
+		}
 	}
 }
