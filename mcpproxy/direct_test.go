@@ -383,7 +383,9 @@ func TestUpstreamIconsReachNoClient(t *testing.T) {
 		server.WithIcons(mcp.Icon{Src: "javascript:alert(1)"}))
 	s.AddTool(mcp.NewTool("ping", mcp.WithDescription("Ping"), mcp.WithToolIcons(
 		mcp.Icon{Src: "javascript:alert(2)"}, mcp.Icon{Src: "http://evil.example/i.svg", MIMEType: "image/svg+xml"})),
-		func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) { return mcp.NewToolResultText("pong"), nil })
+		func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			return mcp.NewToolResultText("pong"), nil
+		})
 	mux := http.NewServeMux()
 	mux.Handle("/mcp", server.NewStreamableHTTPServer(s))
 	up := httptest.NewServer(mux)
