@@ -161,6 +161,9 @@ func (e *mcpEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		defer release()
+		ctx, cancel := context.WithTimeout(r.Context(), e.streams.maxAge)
+		defer cancel()
+		r = r.WithContext(ctx)
 	case http.MethodDelete:
 		if sid == "" && !modern {
 			w.WriteHeader(http.StatusNoContent)

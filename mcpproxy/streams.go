@@ -1,11 +1,19 @@
 package mcpproxy
 
-import "sync"
+import (
+	"sync"
+	"time"
+)
 
 // maxStreamsPerPrincipal bounds the event streams (GET /mcp) one principal
 // holds open at once, across its sessions (security.md L4). mcp-go serves
 // any number of GET streams on one session; an agent needs one.
 const maxStreamsPerPrincipal = 16
+
+// streamMaxAge ends an event stream after this long (security.md L4: a
+// stream nobody uses must not be held forever, heartbeats or not). MCP
+// clients open a new one when a stream ends.
+const streamMaxAge = time.Hour
 
 // streamSlots counts the open GET streams: one per session, and at most
 // perPrincipal per principal.
@@ -14,10 +22,11 @@ type streamSlots struct {
 	sessions     map[string]bool
 	principals   counters
 	perPrincipal int
+	maxAge       time.Duration
 }
 
 func newStreamSlots() *streamSlots {
-	return &streamSlots{sessions: map[string]bool{}, perPrincipal: maxStreamsPerPrincipal}
+	return &streamSlots{sessions: map[string]bool{}, perPrincipal: maxStreamsPerPrincipal, maxAge: streamMaxAge}
 }
 
 // streamRefusal says why a stream was not opened.

@@ -181,3 +181,47 @@ func TestLastEventIDOfAnotherSessionReplaysNothing(t *testing.T) {
 		})
 	}
 }
+
+// security.md L4: a stream ends after its maximum age; the slot is free again.
+func TestEventStreamsEndAfterTheirMaximumAge(t *testing.T) {
+	tg := newTestGateway(t, Config{})
+	tg.mcp.streams.maxAge = 300 * time.Millisecond
+	tg.mcp.streams.perPrincipal = 1
+	c := tg.client(t, "alice")
+	c.initialize()
+	req, _ := http.NewRequest("GET", tg.srv.URL+"/mcp", nil)
+	req.Header.Set("Accept", "text/event-stream")
+	req.Header.Set("X-Test-Principal", "alice")
+	req.Header.Set("Mcp-Session-Id", c.session)
+	req.Header.Set("Mcp-Protocol-Version", "2025-06-18")
+	start := time.Now()
+	res, err := http.DefaultClient.Do(req)
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("GET: %v %v", err, res)
+	}
+	done := make(chan struct{})
+	go func() {
+		io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		close(done)
+	}()
+	select {
+	case <-done:
+		if d := time.Since(start); d < 250*time.Millisecond {
+			t.Fatalf("the stream ended after %v, before its maximum age", d)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the stream outlived its maximum age")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		status, _ := openStream(t, tg, c.session, "alice")
+		if status == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the session's slot was not freed: %d", status)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
