@@ -3,10 +3,13 @@ package mcpproxy
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -147,14 +150,18 @@ func (d *directEndpoint) sync() {
 	}
 	names := make(map[string]*toolEntry, len(ct.tools))
 	tools := make([]server.ServerTool, 0, len(ct.tools))
-	for _, e := range ct.tools {
+	for _, e := range ct.tools { // in path order, so the names are stable
 		t := directTool(e)
 		if err := mcp.ValidateParamHeaderAnnotations(&t); err != nil {
 			d.g.logger.Warn("tool left out of the direct endpoint", "path", e.Path, "error", err)
 			continue
 		}
-		if names[t.Name] != nil {
-			continue
+		if e.Kind == "mcp" {
+			if names[t.Name] != nil {
+				continue // the upstream's own names are unique
+			}
+		} else {
+			t.Name = uniqueName(clientSafeName(t.Name), names)
 		}
 		names[t.Name] = e
 		path, passthrough := e.Path, e.Kind == "mcp"
@@ -182,10 +189,53 @@ func (d *directEndpoint) filterTools(ctx context.Context, tools []mcp.Tool) []mc
 	return out
 }
 
+// maxToolName is the longest tool name the endpoint gives a tool of its
+// own naming: what the strictest model APIs accept.
+const maxToolName = 64
+
+// clientSafeName is a catalog tool name (which may contain dots) as model
+// APIs accept tool names, [A-Za-z0-9_-]{1,64}: "pets.getPet" becomes
+// "pets_getPet". A longer name keeps its start and a hash of the whole.
+func clientSafeName(name string) string {
+	b := []byte(name)
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			b[i] = '_'
+		}
+	}
+	out := string(b)
+	if out == "" {
+		out = "tool"
+	}
+	if len(out) > maxToolName {
+		sum := sha256.Sum256([]byte(name))
+		out = out[:maxToolName-9] + "_" + hex.EncodeToString(sum[:4])
+	}
+	return out
+}
+
+// uniqueName is name, or name with the first free suffix _2, _3, … when
+// taken already holds it.
+func uniqueName(name string, taken map[string]*toolEntry) string {
+	if taken[name] == nil {
+		return name
+	}
+	for i := 2; ; i++ {
+		suffix := "_" + strconv.Itoa(i)
+		n := name
+		if len(n)+len(suffix) > maxToolName {
+			n = n[:maxToolName-len(suffix)]
+		}
+		if taken[n+suffix] == nil {
+			return n + suffix
+		}
+	}
+}
+
 // directTool is how the endpoint lists a catalog tool. An upstream MCP
 // server's tool keeps its own name, title, annotations and output schema;
-// other tools keep their catalog name (which may contain dots, as MCP
-// allows) and are marked read-only unless they need an approval by default.
+// other tools are marked read-only unless they need an approval by default,
+// and sync gives them names every client accepts.
 func directTool(e *toolEntry) mcp.Tool {
 	t := mcp.Tool{Name: e.Tool.Name, Description: e.Tool.Description, RawInputSchema: selfContainedSchema(e)}
 	if e.Kind == "mcp" {

@@ -2,6 +2,7 @@ package mcpproxy
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -71,11 +72,11 @@ func TestDirectEndpointServesAnOpenAPIConnection(t *testing.T) {
 		names = append(names, n)
 	}
 	slices.Sort(names)
-	if fmt.Sprint(names) != "[pets.createPet pets.getPet]" {
+	if fmt.Sprint(names) != "[pets_createPet pets_getPet]" {
 		t.Fatalf("tools: %v, want the connection's tools under their catalog names and nothing else", names)
 	}
 	for name, tl := range tools {
-		wantReadOnly := name == "pets.getPet"
+		wantReadOnly := name == "pets_getPet"
 		if tl.Annotations.ReadOnlyHint == nil || *tl.Annotations.ReadOnlyHint != wantReadOnly {
 			t.Errorf("%s: readOnlyHint %v, want %v", name, tl.Annotations.ReadOnlyHint, wantReadOnly)
 		}
@@ -100,10 +101,10 @@ func TestDirectEndpointServesAnOpenAPIConnection(t *testing.T) {
 		wantError bool
 		want      string // in the text
 	}{
-		{"a read returns the union", "pets.getPet", map[string]any{"petId": "1"}, false, `"status": 200`},
-		{"bad arguments are refused before the upstream", "pets.getPet", map[string]any{"petId": 7}, true, "invalid_tool_arguments"},
-		{"an unknown argument is refused", "pets.getPet", map[string]any{"petId": "1", "colour": "red"}, true, "colour"},
-		{"a write needs an approval this client cannot give", "pets.createPet", map[string]any{"body": map[string]any{"name": "Rex"}}, true, "cannot be asked for it"},
+		{"a read returns the union", "pets_getPet", map[string]any{"petId": "1"}, false, `"status": 200`},
+		{"bad arguments are refused before the upstream", "pets_getPet", map[string]any{"petId": 7}, true, "invalid_tool_arguments"},
+		{"an unknown argument is refused", "pets_getPet", map[string]any{"petId": "1", "colour": "red"}, true, "colour"},
+		{"a write needs an approval this client cannot give", "pets_createPet", map[string]any{"body": map[string]any{"name": "Rex"}}, true, "cannot be asked for it"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -137,7 +138,7 @@ func TestDirectEndpointServesAnOpenAPIConnection(t *testing.T) {
 			want   string
 		}{{"decline", 0, "declined by the user"}, {"accept", 1, `"status": 201`}} {
 			h := &elicitor{action: tc.action}
-			r := directCall(t, sdkConnect(t, url, "alice", legacy, h), "pets.createPet", map[string]any{"body": map[string]any{"name": "Rex"}})
+			r := directCall(t, sdkConnect(t, url, "alice", legacy, h), "pets_createPet", map[string]any{"body": map[string]any{"name": "Rex"}})
 			posts += tc.posts
 			if !strings.Contains(resultText(r), tc.want) || r.IsError != (tc.action == "decline") || up.posts.Load() != posts || len(h.messages) != 1 {
 				t.Fatalf("legacy %v, %s: %s; upstream writes %d, want %d; asked %d times", legacy, tc.action, resultText(r), up.posts.Load(), posts, len(h.messages))
@@ -322,17 +323,17 @@ func TestDirectEndpointRequestStateBelongsToItsCall(t *testing.T) {
 		return out
 	}
 	create := map[string]any{"body": map[string]any{"name": "Rex"}}
-	first := post("pets.createPet", map[string]any{"arguments": create})
+	first := post("pets_createPet", map[string]any{"arguments": create})
 	state, _ := first["requestState"].(string)
 	if first["resultType"] != "input_required" || state == "" {
 		t.Fatalf("the first call: %v, want input_required with a requestState", first)
 	}
 	answer := map[string]any{"approval": map[string]any{"action": "accept", "content": map[string]any{}}}
-	other := post("pets.getPet", map[string]any{"arguments": map[string]any{"petId": "1"}, "requestState": state, "inputResponses": answer})
+	other := post("pets_getPet", map[string]any{"arguments": map[string]any{"petId": "1"}, "requestState": state, "inputResponses": answer})
 	if other["isError"] != true || !strings.Contains(fmt.Sprint(other["content"]), "is for a call of pets.org.main.pets.createPet") || up.posts.Load() != 0 {
 		t.Fatalf("the state on another tool: %v; upstream writes %d", other, up.posts.Load())
 	}
-	done := post("pets.createPet", map[string]any{"arguments": create, "requestState": state, "inputResponses": answer})
+	done := post("pets_createPet", map[string]any{"arguments": create, "requestState": state, "inputResponses": answer})
 	if done["isError"] == true || !strings.Contains(fmt.Sprint(done["structuredContent"]), "status:201") || up.posts.Load() != 1 {
 		t.Fatalf("the retry with the answer: %v; upstream writes %d", done, up.posts.Load())
 	}
@@ -413,5 +414,39 @@ func TestUpstreamIconsReachNoClient(t *testing.T) {
 		if strings.Contains(text, "javascript:") || strings.Contains(text, "evil.example") {
 			t.Errorf("%s carries the upstream's icons: %s", what, text)
 		}
+	}
+}
+
+// Names of the gateway's own making are what model APIs accept, unique and
+// stable.
+func TestDirectNamesAreClientSafe(t *testing.T) {
+	long := strings.Repeat("operation.", 12) + "get"
+	tests := []struct{ in, want string }{
+		{"pets.getPet", "pets_getPet"},
+		{"query.user", "query_user"},
+		{"issues/create-comment", "issues_create-comment"},
+		{"", "tool"},
+		{long, strings.ReplaceAll(long, ".", "_")[:55] + "_" + fmt.Sprintf("%x", sha256.Sum256([]byte(long)))[:8]},
+	}
+	valid := regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+	for _, tt := range tests {
+		if got := clientSafeName(tt.in); got != tt.want || !valid.MatchString(got) {
+			t.Errorf("clientSafeName(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+	taken := map[string]*toolEntry{}
+	var got []string
+	for _, n := range []string{"a.b", "a_b", "a-b", "a.b"} {
+		name := uniqueName(clientSafeName(n), taken)
+		taken[name] = &toolEntry{}
+		got = append(got, name)
+	}
+	if fmt.Sprint(got) != "[a_b a_b_2 a-b a_b_3]" {
+		t.Errorf("names in order: %v", got)
+	}
+	full := strings.Repeat("x", 64)
+	taken = map[string]*toolEntry{full: {}}
+	if n := uniqueName(full, taken); len(n) != 64 || !strings.HasSuffix(n, "_2") {
+		t.Errorf("a second 64-character name: %q", n)
 	}
 }

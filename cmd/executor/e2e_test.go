@@ -323,10 +323,10 @@ func TestTheTypeScriptSDKOnADirectEndpoint(t *testing.T) {
 	up, posts, gets := petStore(t)
 	g := startGateway(t, t.TempDir(), freePort(t))
 	g.addPetStore(t, up)
-	write := map[string]any{"tool": "pets.createPet", "arguments": map[string]any{"body": map[string]any{"name": "Fido"}}}
+	write := map[string]any{"tool": "pets_createPet", "arguments": map[string]any{"body": map[string]any{"name": "Fido"}}}
 	out := sdkClient(t, g.base+"/mcp/direct/pets/org/main",
 		map[string]any{"list": true},
-		map[string]any{"tool": "pets.listPets", "arguments": map[string]any{}},
+		map[string]any{"tool": "pets_listPets", "arguments": map[string]any{}},
 		write,
 		map[string]any{"elicit": "accept"},
 		write,
@@ -339,7 +339,7 @@ func TestTheTypeScriptSDKOnADirectEndpoint(t *testing.T) {
 	for _, tl := range out[1]["tools"].([]any) {
 		names = append(names, tl.(map[string]any)["name"].(string))
 	}
-	if strings.Join(names, ",") != "pets.createPet,pets.listPets" {
+	if strings.Join(names, ",") != "pets_createPet,pets_listPets" {
 		t.Fatalf("tools: %v", names)
 	}
 	if s := structured(t, out[2]); s["ok"] != true || fmt.Sprint(s["data"]) != "[map[name:Rex]]" || out[2]["isError"] == true {
