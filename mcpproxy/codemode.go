@@ -37,8 +37,9 @@ var resumeBrowserSchema = json.RawMessage(`{"type":"object","properties":{"execu
 
 var skillsSchema = json.RawMessage(`{"type":"object","properties":{"name":{"type":"string","description":"The skill to fetch, e.g. \"execute\". Omit to list available skills."}}}`)
 
-// registerTools adds the code-mode tools. Upstream tools are never exposed
-// as MCP tools: agents reach them through execute.
+// registerTools adds the code-mode tools. On /mcp, upstream tools are never
+// MCP tools themselves: agents reach them through execute (a connection's
+// direct endpoint, direct.go, is where they are).
 func (e *mcpEndpoint) registerTools() {
 	forbidden := &mcp.ToolExecution{TaskSupport: mcp.TaskSupportForbidden}
 	execute := mcp.NewToolWithRawSchema("execute", executeIntro, executeSchema)

@@ -27,14 +27,15 @@ func (g *Gateway) decideFor(p Principal, e *toolEntry) decision {
 }
 
 // Call is one tool call, from any entry point: code mode, the console's Run
-// panel, or a future direct endpoint. Every one goes through Invoke.
+// panel, or a connection's direct endpoint. Every one goes through Invoke.
 type Call struct {
 	Principal Principal
 	// Path is the sandbox path: the tool address without "tools.".
 	Path string
 	// Args is the JSON arguments object (null or empty means {}).
 	Args json.RawMessage
-	// Source names the entry point for the audit log: "execute", "console".
+	// Source names the entry point for the audit log: "execute", "console",
+	// "direct".
 	Source string
 	// Execution is the code-mode execution the call belongs to, if any.
 	Execution string
