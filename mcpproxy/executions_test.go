@@ -770,3 +770,33 @@ func TestOldExecutionsArePruned(t *testing.T) {
 		t.Fatalf("left after pruning: %v", left)
 	}
 }
+
+// The audit log keeps the newest records up to its cap, counted from its
+// first and last keys (auditCount) without reading every record.
+func TestTheAuditLogKeepsItsNewestRecordsUpToTheCap(t *testing.T) {
+	tg := newTestGateway(t, Config{AuditMaxEntries: 50})
+	alice := Principal{ID: "alice", Email: "alice@example.com"}
+	for i := range 1000 {
+		tg.audit(context.Background(), alice, auditRecord{Kind: "call", Address: fmt.Sprintf("tools.x.org.main.t%d", i), Outcome: "ok"})
+	}
+	tg.auditLog.flushNow() // 1,000 writes: the log is pruned
+	var counted, scanned int
+	err := tg.store.View(func(tx store.Tx) error {
+		var err error
+		if counted, err = auditCount(tx); err != nil {
+			return err
+		}
+		scanned, err = tx.Count(store.Audit, "")
+		return err
+	})
+	if err != nil || counted != 50 || scanned != 50 {
+		t.Fatalf("after pruning: auditCount %d, a scan %d (%v); want 50", counted, scanned, err)
+	}
+	var page struct {
+		Items []auditRecord `json:"items"`
+	}
+	tg.api(t, "alice", "GET", "/api/audit?limit=500", nil, &page)
+	if len(page.Items) != 50 || page.Items[0].Address != "tools.x.org.main.t999" || page.Items[49].Address != "tools.x.org.main.t950" {
+		t.Fatalf("the log holds %d records, from %s to %s", len(page.Items), page.Items[0].Address, page.Items[len(page.Items)-1].Address)
+	}
+}
