@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"testing"
@@ -254,5 +255,24 @@ func TestReloadTwiceWithTheSameStorage(t *testing.T) {
 	r, b := post(t, base+"/mcp", map[string]string{"Mcp-Session-Id": sid, "Mcp-Protocol-Version": "2025-06-18"}, `{"jsonrpc":"2.0","id":2,"method":"tools/list"}`)
 	if r.StatusCode != 200 {
 		t.Fatalf("state lost across reloads: %d %s", r.StatusCode, b)
+	}
+}
+
+func TestTheCollectorsPacingDefaultsTo200UnlessGOGCIsSet(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	for _, tc := range []struct {
+		env  string
+		want int
+	}{{"", gcPercent}, {"50", 100}} {
+		debug.SetGCPercent(100)
+		setGCPercent(func(k string) string {
+			if k == "GOGC" {
+				return tc.env
+			}
+			return ""
+		})
+		if got := debug.SetGCPercent(100); got != tc.want {
+			t.Errorf("GOGC=%q: the pacing is %d, want %d (the runtime applies a set GOGC itself)", tc.env, got, tc.want)
+		}
 	}
 }
