@@ -84,6 +84,7 @@ http://127.0.0.1:%d {
 
 	// The same configuration again changes nothing.
 	mustRun(t, config(withConn))
+	settle(t, base)
 	if again := connections(); len(again) != 1 {
 		t.Fatalf("after an identical reload: %v", again)
 	}
@@ -94,6 +95,7 @@ http://127.0.0.1:%d {
 	}
 	t.Setenv("PETS_TEST_KEY", "declared-secret-2")
 	mustRun(t, config(withConn))
+	settle(t, base)
 	if got := connections(); len(got) != 2 {
 		t.Fatalf("after a reload with a new secret: %v", got)
 	}

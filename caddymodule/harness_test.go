@@ -137,6 +137,26 @@ func mustRun(t *testing.T, text string) {
 	t.Cleanup(func() { _ = caddy.Stop() })
 }
 
+// settle waits until the site at base answers five health checks in a row,
+// each on a new connection: after a reload, Caddy may still be handing its
+// listener from the old configuration to the new one, and a request that
+// must not be retried (a POST) made in that instant can lose its connection.
+func settle(t *testing.T, base string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for ok := 0; ok < 5; {
+		if res, err := tryDo("GET", base+"/health", nil, "", false); err == nil && res.status == http.StatusOK {
+			ok++
+		} else {
+			ok = 0
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not settle after the reload", base)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 type response struct {
 	status int
 	header http.Header
