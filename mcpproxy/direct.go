@@ -458,13 +458,7 @@ func upstreamResult(raw json.RawMessage) *mcp.CallToolResult {
 	if len(raw) == 0 || raw[0] != '{' {
 		return nil
 	}
-	var probe struct {
-		Content json.RawMessage `json:"content"`
-	}
-	if json.Unmarshal(raw, &probe) != nil || len(probe.Content) == 0 || probe.Content[0] != '[' {
-		return nil
-	}
-	r, err := mcp.ParseCallToolResult(&raw)
+	r, err := mcp.ParseCallToolResult(&raw) // fails without a content array
 	if err != nil {
 		return nil
 	}
