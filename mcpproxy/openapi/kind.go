@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/mcpexecutor/executor/mcpproxy/integration"
@@ -89,27 +90,12 @@ func (k Kind) Call(ctx context.Context, c *integration.Connection, tool *integra
 	if c == nil || c.HTTP == nil {
 		return nil, errors.New("openapi: the connection has no HTTP client")
 	}
-	if tool == nil {
-		return nil, errors.New("openapi: no tool")
-	}
-	var meta opMeta
-	if err := json.Unmarshal(tool.Meta, &meta); err != nil || meta.Method == "" || meta.Path == "" {
-		return nil, fmt.Errorf("openapi: tool %q carries no operation (meta %q)", tool.Name, tool.Meta)
-	}
-	var cfg Config
-	if len(c.Config) > 0 && string(c.Config) != "null" {
-		if err := json.Unmarshal(c.Config, &cfg); err != nil {
-			return integration.Fail("integration_misconfigured", "The integration's configuration is not valid JSON; fix it in the integration's settings."), nil
-		}
-	}
-	red := newRedactor(c.Credential, cfg)
-	a, res := readArgs(&meta, args)
-	if res != nil {
-		return red.result(res), nil
-	}
-	req, res := buildRequest(ctx, &meta, &cfg, a)
-	if res != nil {
-		return red.result(res), nil
+	req, red, res, err := prepare(ctx, c, tool, args)
+	switch {
+	case err != nil:
+		return nil, err
+	case res != nil:
+		return res, nil
 	}
 	c.Credential.Apply(req)
 	return k.do(ctx, c.HTTP, req, red), nil
@@ -119,26 +105,44 @@ func (k Kind) Call(ctx context.Context, c *integration.Connection, tool *integra
 // credential left out and anything of it in the URL redacted; "" when the
 // arguments would not make a request.
 func (Kind) Target(c *integration.Connection, tool *integration.Tool, args json.RawMessage) string {
-	if c == nil || tool == nil {
+	if c == nil {
 		return ""
+	}
+	req, red, res, err := prepare(context.Background(), c, tool, args)
+	if err != nil || res != nil {
+		return ""
+	}
+	return red.str(req.Method + " " + req.URL.String())
+}
+
+// prepare builds the request a call of tool with args sends, without the
+// credential, and the redactor for what comes back. Expected failures (bad
+// arguments, a misconfigured integration) are a redacted Result; the error
+// is for defects only.
+func prepare(ctx context.Context, c *integration.Connection, tool *integration.Tool, args json.RawMessage) (*http.Request, *redactor, *integration.Result, error) {
+	if tool == nil {
+		return nil, nil, nil, errors.New("openapi: no tool")
 	}
 	var meta opMeta
-	if json.Unmarshal(tool.Meta, &meta) != nil || meta.Method == "" {
-		return ""
+	if err := json.Unmarshal(tool.Meta, &meta); err != nil || meta.Method == "" || meta.Path == "" {
+		return nil, nil, nil, fmt.Errorf("openapi: tool %q carries no operation (meta %q)", tool.Name, tool.Meta)
 	}
 	var cfg Config
-	if len(c.Config) > 0 && string(c.Config) != "null" && json.Unmarshal(c.Config, &cfg) != nil {
-		return ""
+	if len(c.Config) > 0 && string(c.Config) != "null" {
+		if err := json.Unmarshal(c.Config, &cfg); err != nil {
+			return nil, nil, integration.Fail("integration_misconfigured", "The integration's configuration is not valid JSON; fix it in the integration's settings."), nil
+		}
 	}
+	red := newRedactor(c.Credential, cfg)
 	a, res := readArgs(&meta, args)
 	if res != nil {
-		return ""
+		return nil, red, red.result(res), nil
 	}
-	req, res := buildRequest(context.Background(), &meta, &cfg, a)
+	req, res := buildRequest(ctx, &meta, &cfg, a)
 	if res != nil {
-		return ""
+		return nil, red, red.result(res), nil
 	}
-	return newRedactor(c.Credential, cfg).str(req.Method + " " + req.URL.String())
+	return req, red, nil, nil
 }
 
 // Interface guards.
