@@ -369,18 +369,8 @@ func (d *directEndpoint) resumePaused(ctx context.Context, p Principal, path str
 		ex.Pending != nil && ex.Pending.Path != path {
 		return toolError(fmt.Sprintf("The requestState is for a call of %s, not of this tool; call the tool again without it.", ex.Pending.Path))
 	}
-	action := "cancel"
-	if r := server.ElicitationResponse(req.Params.InputResponses, "approval"); r != nil {
-		action = string(r.Action)
-	}
-	out, err := d.g.continueExecution(ctx, p, state, action, nil, &runOptions{mode: ModeNative})
-	if err != nil {
-		if r, ok := unavailableResult(err, state); ok {
-			return r
-		}
-		return toolError("Error: " + err.Error())
-	}
-	if out.NeedsInput() || out.IsError {
+	out, final := d.g.answerNative(ctx, p, req, state)
+	if final || out.IsError {
 		return out
 	}
 	var done struct {

@@ -712,18 +712,8 @@ func nativeRequest(ex *execution) *mcp.CallToolResult {
 // resumeNative continues an execution when the client retries with the
 // user's answer.
 func (e *mcpEndpoint) resumeNative(ctx context.Context, p Principal, req mcp.CallToolRequest, state string) *mcp.CallToolResult {
-	action := "cancel"
-	if r := server.ElicitationResponse(req.Params.InputResponses, "approval"); r != nil {
-		action = string(r.Action)
-	}
-	out, err := e.g.continueExecution(ctx, p, state, action, nil, &runOptions{mode: ModeNative})
-	if err != nil {
-		if r, ok := unavailableResult(err, state); ok {
-			return r
-		}
-		return toolError("Error: " + err.Error())
-	}
-	if out.NeedsInput() {
+	out, final := e.g.answerNative(ctx, p, req, state)
+	if final {
 		return out
 	}
 	if next := nextPaused(out); next != "" {
@@ -732,6 +722,24 @@ func (e *mcpEndpoint) resumeNative(ctx context.Context, p Principal, req mcp.Cal
 		}
 	}
 	return out
+}
+
+// answerNative continues the paused execution a 2026-07-28 retry names
+// (state), with the person's answer from its input responses. When final,
+// out goes back as it is: a refusal, an error, or another input request.
+func (g *Gateway) answerNative(ctx context.Context, p Principal, req mcp.CallToolRequest, state string) (out *mcp.CallToolResult, final bool) {
+	action := "cancel"
+	if r := server.ElicitationResponse(req.Params.InputResponses, "approval"); r != nil {
+		action = string(r.Action)
+	}
+	out, err := g.continueExecution(ctx, p, state, action, nil, &runOptions{mode: ModeNative})
+	if err != nil {
+		if r, ok := unavailableResult(err, state); ok {
+			return r, true
+		}
+		return toolError("Error: " + err.Error()), true
+	}
+	return out, out.NeedsInput()
 }
 
 // nextPaused returns the execution id a result says the run paused as.
