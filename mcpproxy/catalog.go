@@ -41,11 +41,7 @@ func (e *toolEntry) connectionKey(p Principal) string {
 	if e.system != nil || e.Connection == "" {
 		return ""
 	}
-	subject := ""
-	if e.Owner == OwnerUser {
-		subject = p.ID
-	}
-	return connectionKey(e.Owner, subject, e.Integration, e.Connection)
+	return connectionKey(e.Owner, p.subjectFor(e.Owner), e.Integration, e.Connection)
 }
 
 // connTools is one connection's tools.
@@ -243,23 +239,15 @@ func (c *catalog) connAtLocked(p Principal, path string) (ct *connTools, name st
 	if len(parts) != 4 || (parts[1] != OwnerOrg && parts[1] != OwnerUser) {
 		return nil, "", false
 	}
-	subject := ""
-	if parts[1] == OwnerUser {
-		subject = p.ID
-	}
-	return c.conns[connectionKey(parts[1], subject, parts[0], parts[2])], parts[3], true
+	return c.conns[connectionKey(parts[1], p.subjectFor(parts[1]), parts[0], parts[2])], parts[3], true
 }
 
 // connection returns p's connection of integration named name, owned by
 // owner ("org" or "user"), or nil.
 func (c *catalog) connection(p Principal, integration, owner, name string) *connTools {
-	subject := ""
-	if owner == OwnerUser {
-		subject = p.ID
-	}
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	return c.conns[connectionKey(owner, subject, integration, name)]
+	return c.conns[connectionKey(owner, p.subjectFor(owner), integration, name)]
 }
 
 // has reports whether the connection with key has tools in the catalog.

@@ -252,10 +252,7 @@ func (g *Gateway) createConnection(ctx context.Context, p Principal, req connect
 	if err != nil {
 		return nil, 0, err
 	}
-	subject := ""
-	if req.Owner == OwnerUser {
-		subject = p.ID
-	}
+	subject := p.subjectFor(req.Owner)
 	now := time.Now().UTC()
 	conn := &Connection{Owner: req.Owner, Subject: subject, Integration: in.Slug, Name: req.Name, Template: req.Template,
 		IdentityLabel: req.IdentityLabel, Description: req.Description, CreatedAt: now, UpdatedAt: now, Source: "api"}
@@ -509,10 +506,7 @@ func (g *Gateway) connectionFor(p Principal, owner, slug, name string) (*Connect
 	if err := validOwner(owner); err != nil {
 		return nil, nil, badRequest("%v", err)
 	}
-	subject := ""
-	if owner == OwnerUser {
-		subject = p.ID
-	}
+	subject := p.subjectFor(owner)
 	var conn Connection
 	var in Integration
 	var ok bool

@@ -338,10 +338,7 @@ func (g *Gateway) handleOAuthClientDelete(w http.ResponseWriter, r *http.Request
 	if !decodeJSON(w, r, &req) {
 		return
 	}
-	subject := ""
-	if req.Owner == OwnerUser {
-		subject = p.ID
-	}
+	subject := p.subjectFor(req.Owner)
 	key := oauthClientKey(req.Owner, subject, r.PathValue("slug"))
 	err := g.store.Update(func(tx store.Tx) error {
 		if tx.Get(store.OAuth, key) == nil {
@@ -418,9 +415,7 @@ func (g *Gateway) metadataDocumentClient(r *http.Request, p Principal, owner str
 // server: per owner, issuer, resource and redirect URI, so a changed server
 // means a new client. prefix tells the kinds apart ("dcr-", "cimd-").
 func issuerClient(r *http.Request, p Principal, owner, prefix string, ep *oauth.Endpoints) (slug, subject, redirect, key string) {
-	if owner == OwnerUser {
-		subject = p.ID
-	}
+	subject = p.subjectFor(owner)
 	redirect = callbackURL(r)
 	slug = prefix + argsDigest(json.RawMessage(jsonString(ep.Issuer + " " + ep.Resource + " " + redirect)))[:12]
 	return slug, subject, redirect, oauthClientKey(owner, subject, slug)
@@ -520,10 +515,7 @@ func (g *Gateway) startOAuth(r *http.Request, p Principal, s oauthStart) (map[st
 	if m == nil || m.Kind != "oauth" || m.OAuth == nil {
 		return nil, badRequest("template %q of %s is not an OAuth method", template, slug)
 	}
-	subject := ""
-	if owner == OwnerUser {
-		subject = p.ID
-	}
+	subject := p.subjectFor(owner)
 	if existing == nil && g.connectionExists(connectionKey(owner, subject, slug, name)) {
 		return nil, &userError{http.StatusConflict, fmt.Sprintf("connection tools.%s.%s.%s already exists; to sign it in again, pass reconnect: true", slug, owner, name)}
 	}
@@ -674,10 +666,7 @@ func (g *Gateway) reconnectOAuth(ctx context.Context, p Principal, in *Integrati
 // connectOAuth produces the tools with the new token and stores the
 // connection, its tokens and its OAuth state together.
 func (g *Gateway) connectOAuth(ctx context.Context, p Principal, in *Integration, owner, name, template, label, clientKey string, ep *oauth.Endpoints, tok *oauth.Token) (*Connection, int, error) {
-	subject := ""
-	if owner == OwnerUser {
-		subject = p.ID
-	}
+	subject := p.subjectFor(owner)
 	now := time.Now().UTC()
 	conn := &Connection{Owner: owner, Subject: subject, Integration: in.Slug, Name: name, Template: template, IdentityLabel: label,
 		ExpiresAt: tok.ExpiresAt, OAuthClient: clientKey, OAuthScope: tok.Scope, CreatedAt: now, UpdatedAt: now, Source: "api"}

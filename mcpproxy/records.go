@@ -15,6 +15,15 @@ const (
 	OwnerUser = "user"
 )
 
+// subjectFor is whose connections owner names for p: p's own for "user",
+// nobody's ("") for "org".
+func (p Principal) subjectFor(owner string) string {
+	if owner == OwnerUser {
+		return p.ID
+	}
+	return ""
+}
+
 // Integration is a catalog entry shared by the whole organization: an
 // OpenAPI description, an upstream MCP server or a GraphQL endpoint. It gives
 // no access by itself; connections do.
