@@ -2,7 +2,11 @@ package sandbox
 
 // Figures measured on the 2-core development VM (Go 1.26.8, load average
 // 1–8 from other work, hence the CPU-time metrics: they count only the
-// calling thread), `go test -bench . -run '^$' -count 2 ./sandbox`.
+// calling thread), `go test -bench . -run '^$' -count 2 ./sandbox`. The CPU
+// figures of RunReturn and RunToolCall until 2026-11-26 came from
+// getrusage(RUSAGE_THREAD), which undercounts runs this short (see
+// threadCPU): a run is CPU-bound, its CPU time within a few per cent of its
+// wall time.
 // Runtimes are made from a copy-on-write snapshot of the first one (see
 // snapshot.go); the figures of runtimes built from scratch, measured right
 // before that change, are given as "built:".
@@ -13,8 +17,11 @@ package sandbox
 //	             ms (instance ≈0.2 ms, New_QJS ≈1 ms, prelude from bytecode
 //	             ≈0.3–0.6 ms).
 //	RunReturn    `return 1+1`, prebuilt runtime ready: p50 0.15–0.17 ms
-//	             wall, 45–80 µs CPU. Built: p50 0.21–0.23 ms, 58–60 µs.
-//	RunToolCall  one tool call: p50 0.28–0.32 ms, 0.10–0.13 ms CPU (the
+//	             wall (2026-11-26, CLOCK_THREAD_CPUTIME_ID: p50 81–91 µs,
+//	             77–86 µs CPU). Built: p50 0.21–0.23 ms.
+//	RunToolCall  one tool call: p50 0.28–0.32 ms (2026-11-26: p50 168–243
+//	             µs, 163–233 µs CPU, of which ≈150 µs inside QuickJS; the
+//	             main eval ≈115–180 µs, the delivery eval ≈55–90 µs) (the
 //	             thread's CPU now includes the Bridge call, which a lone
 //	             call makes on the run's goroutine; with every call on a
 //	             goroutine of its own it was p50 0.51–0.63 ms, 0.23–0.30 ms
@@ -54,9 +61,10 @@ import (
 	"context"
 	"runtime"
 	"slices"
-	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // BenchmarkRunReturn measures Run of `return 1+1` with a prebuilt runtime
@@ -100,11 +108,13 @@ func benchRun(b *testing.B, req Request) {
 }
 
 // threadCPU is the CPU time of the calling OS thread: it ignores other
-// processes competing for the machine.
+// processes competing for the machine. It must be CLOCK_THREAD_CPUTIME_ID:
+// getrusage(RUSAGE_THREAD) lags by up to a scheduler tick, which on this VM
+// reported a 200 µs busy loop as 8 µs.
 func threadCPU() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(1 /* RUSAGE_THREAD */, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	var ts unix.Timespec
+	_ = unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts)
+	return time.Duration(ts.Nano())
 }
 
 // BenchmarkNewVM measures building one runtime (instance, C stack, QuickJS
