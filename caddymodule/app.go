@@ -213,6 +213,9 @@ func (a *App) Start() error {
 		ConnectionRate:    a.rateLimit(a.ConnectionRateLimit, DefaultConnectionRateLimit),
 		Limits:            sandbox.Limits{Timeout: time.Duration(a.ExecutionTimeout)},
 	}
+	if c := sharedCores(); c != nil {
+		cfg.Busy = c.begin
+	}
 	if a.Organization != nil {
 		cfg.Organization = *a.Organization
 	}

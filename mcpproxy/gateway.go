@@ -73,6 +73,11 @@ type Config struct {
 	// through one connection, by everyone together, so that no upstream is
 	// flooded through the gateway. Zero means no limit.
 	PrincipalRate, ConnectionRate RateLimit
+	// Busy, when set, is called as each unit of work begins (an MCP message,
+	// an API request; not an open event stream), and the function it returns
+	// as it ends: the caller sizes the process to the load with it. Fixed at
+	// New.
+	Busy func() (end func())
 
 	clock      func() time.Time // the rate limits' clock, for tests; time.Now when nil
 	maxWaiting int              // maxWaitingPerPrincipal when zero; for tests
@@ -118,6 +123,7 @@ type Gateway struct {
 	storageWarned    atomic.Int64     // the database size last warned about
 	running          counters         // executions running, per principal
 	now              func() time.Time // the rate limits' clock
+	busy             func() (end func())
 }
 
 // New returns a Gateway over cfg.Store.
@@ -129,7 +135,7 @@ func New(cfg Config) (*Gateway, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	g := &Gateway{store: cfg.Store, logger: cfg.Logger, cfg: cfg, kinds: map[string]integration.Kind{}, sandbox: cfg.Sandbox, now: time.Now}
+	g := &Gateway{store: cfg.Store, logger: cfg.Logger, cfg: cfg, kinds: map[string]integration.Kind{}, sandbox: cfg.Sandbox, now: time.Now, busy: cfg.Busy}
 	g.limits.Store(newRateLimits(cfg.PrincipalRate, cfg.ConnectionRate))
 	if cfg.clock != nil {
 		g.now = cfg.clock
@@ -231,5 +237,15 @@ func (g *Gateway) ServeMCP(w http.ResponseWriter, r *http.Request) {
 // ServeAPI serves the JSON API under /api. The request context must carry a
 // Principal (WithPrincipal).
 func (g *Gateway) ServeAPI(w http.ResponseWriter, r *http.Request) {
+	defer g.work()()
 	g.api.ServeHTTP(w, r)
+}
+
+// work reports a unit of work to Config.Busy until the returned function is
+// called.
+func (g *Gateway) work() (end func()) {
+	if g.busy == nil {
+		return func() {}
+	}
+	return g.busy()
 }

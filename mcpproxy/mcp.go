@@ -131,6 +131,9 @@ func (e *mcpEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		modern = modern || isModern
+		if method != string(mcp.MethodSubscriptionsListen) { // a stream, not work
+			defer e.g.work()()
+		}
 		if method != string(mcp.MethodInitialize) && !modern && !e.checkSession(w, sid, p, true) {
 			return
 		}
