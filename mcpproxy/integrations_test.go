@@ -545,3 +545,46 @@ func TestTheFirstListingOfANeverListedConnectionHoldsNothing(t *testing.T) {
 		t.Fatalf("held %v, %d tools", held, tg.toolCount(key))
 	}
 }
+
+// security.md E3: an OpenAPI operation is reachable through one tool name
+// only, so a policy on that name covers every way to it. The operation with
+// an operationId gets no second, path-derived name (pets.getPetsPetId) that
+// a block on pets.getPet would miss.
+func TestAnOperationHasOneToolNameSoAPolicyOnItCoversIt(t *testing.T) {
+	tg := newTestGateway(t, Config{})
+	up := newPetsUpstream(t)
+	if code, body := tg.api(t, "alice", "POST", "/api/openapi/specs", map[string]any{"spec": map[string]any{"kind": "url", "url": up.URL + "/openapi.json"}, "slug": "pets"}, nil); code != 200 {
+		t.Fatalf("add: %d %s", code, body)
+	}
+	if code, body := tg.api(t, "alice", "POST", "/api/connections", map[string]any{"owner": "org", "name": "main", "integration": "pets", "template": "apikey-0", "value": "k"}, nil); code != 200 {
+		t.Fatalf("connection: %d %s", code, body)
+	}
+	var tools []toolView
+	tg.api(t, "alice", "GET", "/api/tools?integration=pets", nil, &tools)
+	var names []string
+	for _, tl := range tools {
+		names = append(names, tl.Address)
+	}
+	slices.Sort(names)
+	if want := []string{"tools.pets.org.main.pets.createPet", "tools.pets.org.main.pets.getPet"}; !slices.Equal(names, want) {
+		t.Fatalf("tools %v, want one per operation: %v", names, want)
+	}
+	if code, body := tg.api(t, "alice", "POST", "/api/policies", map[string]any{"owner": "org", "pattern": "pets.org.main.pets.getPet", "action": "block"}, nil); code != 200 {
+		t.Fatalf("policy: %d %s", code, body)
+	}
+
+	c := tg.client(t, "alice")
+	c.initialize()
+	for _, tt := range []struct{ call, want string }{
+		{`tools.pets.org.main.pets.getPet({ petId: "1" })`, `"code": "tool_blocked"`},
+		{`tools.pets.org.main.pets.getPetsPetId({ petId: "1" })`, `"code": "tool_not_found"`},
+		{`tools.pets.org.main.pets.get({ petId: "1" })`, `"code": "tool_not_found"`},
+	} {
+		if r := c.execute(`return await ` + tt.call); !strings.Contains(r.text(), tt.want) {
+			t.Errorf("%s: %s, want %s", tt.call, r.text(), tt.want)
+		}
+	}
+	if n := up.gets.Load(); n != 0 {
+		t.Fatalf("GET /pets/{petId} reached the upstream %d times past the block", n)
+	}
+}
