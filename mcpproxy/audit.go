@@ -33,6 +33,10 @@ type auditRecord struct {
 	ArgsDigest string `json:"argsDigest,omitempty"`
 	Source     string `json:"source,omitempty"`
 	Execution  string `json:"executionId,omitempty"`
+
+	// args are the call's arguments, made into ArgsDigest when the record is
+	// written rather than on the call's way back to the agent.
+	args json.RawMessage
 }
 
 // Audit retention defaults.
@@ -106,6 +110,11 @@ func (a *auditLog) flush() {
 	a.mu.Unlock()
 	if len(batch) == 0 {
 		return
+	}
+	for i := range batch {
+		if batch[i].args != nil {
+			batch[i].ArgsDigest, batch[i].args = argsDigest(batch[i].args), nil
+		}
 	}
 	err := a.g.store.Update(func(tx store.Tx) error {
 		for i := range batch {

@@ -598,6 +598,11 @@ func TestAuditRecordsEveryDecisionWithoutSecrets(t *testing.T) {
 	if len(filtered.Items) != 1 || filtered.Items[0].Pattern != "pets.org.main.pets.getPet" {
 		t.Fatalf("filter: %+v", filtered.Items)
 	}
+	// Arguments are kept as the digest of their canonical form, whatever
+	// the order of their keys or the white space they were sent with.
+	if got, want := filtered.Items[0].ArgsDigest, argsDigest(json.RawMessage(`{ "petId" : "1" }`)); got == "" || got != want {
+		t.Fatalf("argsDigest %q, want %q", got, want)
+	}
 	var p1, p2 struct {
 		Items      []auditRecord `json:"items"`
 		NextBefore *uint64       `json:"nextBefore"`

@@ -86,14 +86,14 @@ func (g *Gateway) Invoke(ctx context.Context, c Call) (json.RawMessage, error) {
 		}})
 	}
 	if limited := g.limits.Load().take(c.Principal.ID, e.connectionKey(c.Principal), g.now()); limited != nil {
-		g.audit(ctx, c.Principal, auditRecord{Kind: "call", Address: e.Address(), ArgsDigest: argsDigest(args),
+		g.audit(ctx, c.Principal, auditRecord{Kind: "call", Address: e.Address(), args: args,
 			Outcome: "rate_limited", Source: c.Source, Execution: c.Execution})
 		return marshalResult(limited.result())
 	}
 	start := time.Now()
 	d, res, err := g.run(ctx, c, e, args)
 	rec := auditRecord{Kind: "call", Address: e.Address(), Decision: d.Action, Pattern: d.Pattern, PolicyID: d.PolicyID,
-		DurationMS: time.Since(start).Milliseconds(), ArgsDigest: argsDigest(args), Source: c.Source, Execution: c.Execution}
+		DurationMS: time.Since(start).Milliseconds(), args: args, Source: c.Source, Execution: c.Execution}
 	var susp *sandbox.Suspend
 	switch {
 	case errors.As(err, &susp):
