@@ -17,9 +17,9 @@ import (
 // request's own goroutine often resumes over there, away from its caches.
 // When requests come one at a time that buys nothing, and on the 2-vCPU
 // benchmark VM each such cross-core wake-up is dear: an `execute` with one
-// tool call took 0.13 ms less (median of 9 A/B pairs) with the process held
-// to one core, while 8 concurrent clients got a third less throughput that
-// way. So the gateway runs its scheduler on one core while at most one
+// tool call took ≈ 0.2 ms less with the process held to one core (medians of
+// eight A/B rounds, BENCHMARKS.md), while 8 concurrent clients got a third
+// less throughput that way. So the gateway runs its scheduler on one core while at most one
 // request is being served, and on the runtime's default (every core, or the
 // cgroup's quota) from the moment a second one starts until the load has
 // stayed at one or none for quietFor.
@@ -141,6 +141,13 @@ func (c *cores) set(wide bool) {
 	}
 	c.setProcs(wide)
 	c.wide.Store(wide)
+	if !wide && c.active.Load() >= 2 {
+		// A request began while this narrowed and saw it still wide (begin
+		// counts itself before it looks): it would go on, on one core,
+		// next to another.
+		c.setProcs(true)
+		c.wide.Store(true)
+	}
 	// Goroutines that waited for the one core before widening are not a
 	// reason to widen again; nor are those of the wide spell to stay wide.
 	c.lastWait = c.waits()

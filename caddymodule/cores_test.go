@@ -75,6 +75,21 @@ func TestCoresWidenAtTheSecondConcurrentRequest(t *testing.T) {
 	f.want(t, false, 3)
 }
 
+func TestCoresStayWideForARequestThatBeganWhileTheyNarrowed(t *testing.T) {
+	f := newFakeCores()
+	end := f.begin()
+	narrowing := f.setProcs
+	f.setProcs = func(wide bool) {
+		narrowing(wide)
+		if !wide {
+			f.begin() // began before the store, and saw the scheduler wide
+		}
+	}
+	f.after(2 * time.Second)
+	f.want(t, true, 2) // narrowed, and widened again at once
+	end()
+}
+
 func TestCoresWidenWhenGoroutinesWaitForTheCore(t *testing.T) {
 	f := newFakeCores()
 	f.after(2 * time.Second)
