@@ -29,9 +29,8 @@ var heapBound struct {
 
 // boundHeap lowers the runtime's soft memory limit (debug.SetMemoryLimit)
 // to the memory the process holds now (after returning what it freed) plus
-// extra bytes, so that the
-// collector runs earlier instead of letting the heap double, until release
-// is called. It only ever lowers a limit: an operator's GOMEMLIMIT below
+// extra bytes, so that the collector runs earlier instead of letting the
+// heap double, until release is called. It only ever lowers a limit: an operator's GOMEMLIMIT below
 // the bound stays. When what is reachable outgrows the bound, the runtime
 // caps the collector's share of the CPU, so a larger document than expected
 // is slower to import, never refused.

@@ -139,14 +139,14 @@ func (e *mcpEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		r.ContentLength = int64(len(body))
-		if method == string(mcp.MethodToolsCall) && !e.direct {
-			if limited := e.g.limits.Load().take(p.ID, "", e.g.now()); limited != nil {
-				w.Header().Set("Retry-After", strconv.Itoa(limited.retryAfterSeconds()))
-				WriteRPCError(w, http.StatusTooManyRequests, -32000, "Too Many Requests: "+limited.describe())
-				return
-			}
-		}
 		if method == string(mcp.MethodToolsCall) {
+			if !e.direct {
+				if limited := e.g.limits.Load().take(p.ID, "", e.g.now()); limited != nil {
+					w.Header().Set("Retry-After", strconv.Itoa(limited.retryAfterSeconds()))
+					WriteRPCError(w, http.StatusTooManyRequests, -32000, "Too Many Requests: "+limited.describe())
+					return
+				}
+			}
 			r = r.WithContext(context.WithValue(r.Context(), toolCallKey{}, true))
 		}
 	case http.MethodGet:
